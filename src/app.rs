@@ -1,0 +1,165 @@
+//! Wiring: config -> sandboxes (for providers on `"sandbox"`) -> transports -> adapters ->
+//! schema -> router; and serving it until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use providers::catalog::DummyJson;
+use providers::fx::{ErApi, Failover, Frankfurter};
+use providers::inventory::{self, Warehouse};
+use providers::reviews::{self, ReviewsVendor};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, ProviderConfig, credential};
+use crate::graphql::{Providers, build_schema};
+use crate::http::{self, AppState};
+use crate::sandbox::Sandboxes;
+use crate::upstream::transport_for;
+
+/// A gateway ready to serve: its router, and the simulators it started for itself.
+pub struct App {
+    pub router: Router,
+    pub sandboxes: Sandboxes,
+}
+
+impl App {
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        let on_sandbox: Vec<&'static str> = config
+            .providers
+            .iter()
+            .filter(|(_, p)| p.is_sandbox())
+            .map(|(name, _)| name)
+            .collect();
+        let sandboxes = Sandboxes::start(config.sandbox.host, None, &on_sandbox).await?;
+        let base_url = |name: &str, provider: &ProviderConfig| -> String {
+            sandboxes
+                .get(name)
+                .filter(|_| provider.is_sandbox())
+                .map_or_else(|| provider.base_url.clone(), |s| s.base_url())
+        };
+        let transport = |name: &'static str, provider: &ProviderConfig| {
+            transport_for(name, &base_url(name, provider), provider)
+                .with_context(|| format!("providers.{name}: cannot build its HTTP client"))
+        };
+        let p = &config.providers;
+
+        let catalog = Arc::new(DummyJson::new(transport("catalog", &p.catalog)?));
+        let fx = Arc::new(Failover::new(
+            Arc::new(Frankfurter::new(transport("frankfurter", &p.frankfurter)?)),
+            Arc::new(ErApi::new(transport("erapi", &p.erapi)?)),
+        ));
+        let inventory_credentials = inventory::Credentials {
+            client_id: secret(
+                "inventory",
+                &p.inventory,
+                "client_id",
+                inventory::SANDBOX_CLIENT_ID,
+            )?,
+            client_secret: secret(
+                "inventory",
+                &p.inventory,
+                "client_secret",
+                inventory::SANDBOX_CLIENT_SECRET,
+            )?,
+        };
+        let warehouse = Arc::new(Warehouse::new(
+            transport("inventory", &p.inventory)?,
+            inventory_credentials,
+        ));
+        let vendor = Arc::new(ReviewsVendor::new(
+            transport("reviews", &p.reviews)?,
+            secret("reviews", &p.reviews, "api_key", reviews::SANDBOX_API_KEY)?,
+        ));
+
+        let providers = Providers {
+            catalog,
+            inventory: warehouse,
+            reviews: vendor,
+            fx,
+            catalog_fan_out: p.catalog.max_in_flight,
+            reviews_fan_out: p.reviews.max_in_flight,
+            in_flight: Arc::default(),
+        };
+        let state = AppState {
+            schema: build_schema(providers.clone()),
+            providers,
+        };
+        let router = http::router(state, config.server.max_body_bytes, config.server.graphiql);
+        Ok(App { router, sandboxes })
+    }
+}
+
+/// A provider's credential from the environment; the sandbox's own when the provider is on
+/// the built-in sandbox and the variable is unset.
+fn secret(
+    provider: &str,
+    config: &ProviderConfig,
+    role: &str,
+    sandbox_default: &str,
+) -> Result<String, ConfigError> {
+    match credential(provider, config, role)? {
+        Some(value) => Ok(value),
+        None if config.is_sandbox() => Ok(sandbox_default.to_owned()),
+        None => Err(ConfigError::Invalid {
+            key: format!("providers.{provider}.credentials.{role}"),
+            message: match config.credentials.get(role) {
+                Some(var) => format!("environment variable {var} is not set"),
+                None => "no environment variable is named for this credential".into(),
+            },
+        }),
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    drop(app.sandboxes);
+    Ok(())
+}
+
+/// A gateway serving in the background (tests, benchmarks).
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub sandboxes: Sandboxes,
+    task: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Builds the gateway for `config` and serves it on `config.server.listen` in the background.
+pub async fn spawn(config: &Config) -> anyhow::Result<RunningGateway> {
+    let App { router, sandboxes } = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(%err, "gateway stopped");
+        }
+    });
+    Ok(RunningGateway {
+        addr,
+        sandboxes,
+        task,
+    })
+}

@@ -1,0 +1,371 @@
+//! Typed configuration: built-in defaults, then a TOML file, then `SWITCHYARD__*` environment
+//! variables (`SWITCHYARD__PROVIDERS__CATALOG__BASE_URL` sets `providers.catalog.base_url`).
+//! Unknown keys and bad values are errors that name the key's path.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The environment prefix of overrides; `__` separates the key's path segments.
+const ENV_PREFIX: &str = "SWITCHYARD__";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub sandbox: SandboxConfig,
+    pub providers: ProvidersConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the gateway listens on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted on `/graphql`.
+    pub max_body_bytes: usize,
+    /// Serve the GraphiQL playground at `/graphiql`.
+    pub graphiql: bool,
+}
+
+/// Where `switchyard sandbox` serves the simulated upstreams. (A gateway whose providers say
+/// `base_url = "sandbox"` runs its own simulators on ephemeral ports instead.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub host: std::net::IpAddr,
+    pub ports: SandboxPorts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxPorts {
+    pub catalog: u16,
+    pub frankfurter: u16,
+    pub inventory: u16,
+    pub reviews: u16,
+    pub erapi: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub catalog: ProviderConfig,
+    pub frankfurter: ProviderConfig,
+    pub erapi: ProviderConfig,
+    pub inventory: ProviderConfig,
+    pub reviews: ProviderConfig,
+}
+
+/// One upstream provider: where it is, how to reach it, and its credential's source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// `"sandbox"` for the built-in simulator, or the upstream's base URL.
+    pub base_url: String,
+    pub connect_timeout_ms: u64,
+    /// Budget of one attempt, from sending the request to the last byte of the body.
+    pub timeout_ms: u64,
+    /// Calls in flight at once; more wait for a free slot.
+    pub max_in_flight: usize,
+    /// Bodies larger than this are refused as `UPSTREAM_BAD_RESPONSE`.
+    pub max_body_bytes: usize,
+    /// Names of the environment variables that hold the provider's credential, by role
+    /// (`client_id`, `client_secret` for inventory; `api_key` for reviews).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+                max_body_bytes: 1024 * 1024,
+                graphiql: true,
+            },
+            sandbox: SandboxConfig {
+                host: [127, 0, 0, 1].into(),
+                ports: SandboxPorts {
+                    catalog: 9101,
+                    frankfurter: 9102,
+                    inventory: 9103,
+                    reviews: 9104,
+                    erapi: 9105,
+                },
+            },
+            providers: ProvidersConfig {
+                catalog: ProviderConfig::sandbox(16),
+                frankfurter: ProviderConfig::sandbox(8),
+                erapi: ProviderConfig::sandbox(8),
+                inventory: ProviderConfig {
+                    credentials: BTreeMap::from([
+                        ("client_id".into(), "INVENTORY_CLIENT_ID".into()),
+                        ("client_secret".into(), "INVENTORY_CLIENT_SECRET".into()),
+                    ]),
+                    ..ProviderConfig::sandbox(16)
+                },
+                // The vendor answers 503 past 8 concurrent calls per key.
+                reviews: ProviderConfig {
+                    credentials: BTreeMap::from([("api_key".into(), "REVIEWS_API_KEY".into())]),
+                    ..ProviderConfig::sandbox(8)
+                },
+            },
+        }
+    }
+}
+
+impl ProviderConfig {
+    fn sandbox(max_in_flight: usize) -> Self {
+        ProviderConfig {
+            base_url: "sandbox".into(),
+            connect_timeout_ms: 500,
+            timeout_ms: 2000,
+            max_in_flight,
+            max_body_bytes: 10 * 1024 * 1024,
+            credentials: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_sandbox(&self) -> bool {
+        self.base_url == "sandbox"
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The roles of credential each provider takes.
+const CREDENTIAL_ROLES: &[(&str, &[&str])] = &[
+    ("catalog", &[]),
+    ("frankfurter", &[]),
+    ("erapi", &[]),
+    ("inventory", &["client_id", "client_secret"]),
+    ("reviews", &["api_key"]),
+];
+
+/// A configuration that cannot be used, with the key's path.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(String),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::extract(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Defaults, then a TOML text (no environment): for tests and `check-config` of a string.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(|errors| {
+            // figment reports every problem; each names its key's path and its source.
+            let lines: Vec<String> = errors.into_iter().map(describe_figment_error).collect();
+            ConfigError::Load(lines.join("\n"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        for (name, provider) in self.providers.iter() {
+            let key = |field: &str| format!("providers.{name}.{field}");
+            if !provider.is_sandbox() {
+                let url = reqwest::Url::parse(&provider.base_url).map_err(|e| {
+                    ConfigError::invalid(
+                        key("base_url"),
+                        format!("`{}` is not \"sandbox\" or a URL: {e}", provider.base_url),
+                    )
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::invalid(
+                        key("base_url"),
+                        "must be an http or https URL",
+                    ));
+                }
+            }
+            for (field, value) in [
+                ("timeout_ms", provider.timeout_ms),
+                ("connect_timeout_ms", provider.connect_timeout_ms),
+                ("max_in_flight", provider.max_in_flight as u64),
+                ("max_body_bytes", provider.max_body_bytes as u64),
+            ] {
+                if value == 0 {
+                    return Err(ConfigError::invalid(key(field), "must be greater than 0"));
+                }
+            }
+            let roles = CREDENTIAL_ROLES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| *r)
+                .unwrap_or_default();
+            for role in provider.credentials.keys() {
+                if !roles.contains(&role.as_str()) {
+                    let expected = if roles.is_empty() {
+                        format!("{name} takes no credentials")
+                    } else {
+                        format!("{name} takes {}", roles.join(", "))
+                    };
+                    return Err(ConfigError::invalid(
+                        key(&format!("credentials.{role}")),
+                        format!("unknown credential; {expected}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ProvidersConfig {
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &ProviderConfig)> {
+        [
+            ("catalog", &self.catalog),
+            ("frankfurter", &self.frankfurter),
+            ("erapi", &self.erapi),
+            ("inventory", &self.inventory),
+            ("reviews", &self.reviews),
+        ]
+        .into_iter()
+    }
+}
+
+/// Reads a provider's credential from the environment variable its config names. `Ok(None)`
+/// when the variable is unset (a sandbox provider then uses the sandbox's own credential).
+pub fn credential(
+    provider: &str,
+    config: &ProviderConfig,
+    role: &str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(var) = config.credentials.get(role) else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Ok(Some(value)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::invalid(
+            format!("providers.{provider}.credentials.{role}"),
+            format!("environment variable {var} is not valid UTF-8"),
+        )),
+    }
+}
+
+/// figment says `for key "default.server.listen"`: drop its profile name, which this
+/// project does not use, so the path reads as it does in the file.
+fn describe_figment_error(error: figment::Error) -> String {
+    let key = error
+        .path
+        .iter()
+        .skip_while(|segment| segment.as_str() == "default")
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(".");
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(source) => format!(" (from {} {source})", m.name),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    if key.is_empty() {
+        format!("{}{source}", error.kind)
+    } else {
+        format!("{key}: {}{source}", error.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_file_is_the_default() {
+        let shipped = Config::from_toml_str(include_str!("../switchyard.toml")).unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let err = Config::from_toml_str("[providers.catalog]\nbase_urll = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providers.catalog.base_urll"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named_with_their_path() {
+        let err = Config::from_toml_str("[server]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.listen"), "{err}");
+        let err = Config::from_toml_str("[providers.reviews]\ntimeout_ms = -3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("providers.reviews.timeout_ms"), "{err}");
+        let err = Config::from_toml_str("[providers.inventory]\nbase_url = \"ftp://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("providers.inventory.base_url"), "{err}");
+        let err = Config::from_toml_str("[providers.catalog.credentials]\napi_key = \"K\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("providers.catalog.credentials.api_key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_partial_provider_table_keeps_the_other_defaults() {
+        let config =
+            Config::from_toml_str("[providers.reviews]\nbase_url = \"http://127.0.0.1:9\"\n")
+                .unwrap();
+        assert_eq!(config.providers.reviews.max_in_flight, 8);
+        assert_eq!(config.providers.reviews.base_url, "http://127.0.0.1:9");
+    }
+}

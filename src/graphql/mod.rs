@@ -1,0 +1,52 @@
+//! The public GraphQL schema: a storefront over the providers. Root fields call the
+//! capability traits; nested fields that another provider feeds go through per-request
+//! DataLoaders ([`loaders`]) so that one request asks each provider once per batch, and are
+//! nullable so that a failing provider nulls only its own fields ([`errors`]).
+
+mod connection;
+pub mod errors;
+pub mod loaders;
+mod money;
+mod product;
+mod query;
+mod reviews;
+mod stock;
+pub mod tick;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use providers::{Catalog, ExchangeRates, Inventory, Reviews};
+
+pub use money::Currency;
+pub use query::Query;
+
+pub type StorefrontSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// The providers behind the schema, by capability.
+#[derive(Clone)]
+pub struct Providers {
+    pub catalog: Arc<dyn Catalog>,
+    pub inventory: Arc<dyn Inventory>,
+    pub reviews: Arc<dyn Reviews>,
+    pub fx: Arc<dyn ExchangeRates>,
+    /// How many single-entity calls a loader runs at once for providers without a batch
+    /// endpoint (catalog by id, reviews per product).
+    pub catalog_fan_out: usize,
+    pub reviews_fan_out: usize,
+    /// Fetches in flight, shared by all requests.
+    pub in_flight: Arc<loaders::InFlight>,
+}
+
+pub fn build_schema(providers: Providers) -> StorefrontSchema {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .data(providers)
+        .finish()
+}
+
+/// The schema's SDL, as committed in `schema/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}

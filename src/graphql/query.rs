@@ -1,0 +1,142 @@
+//! The root query.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use providers::domain::{self, ProductId, ProductQuery};
+
+use super::Providers;
+use super::connection::{PageInfo, offset_after, offset_cursor};
+use super::errors::{ProviderFailure, bad_user_input};
+use super::loaders::Loaders;
+use super::money::{Currency, ExchangeRates};
+use super::product::{Category, Product};
+
+/// The most products one page may hold; larger `first` values are capped to it.
+pub const MAX_PAGE: i32 = 100;
+
+pub struct Query;
+
+#[derive(SimpleObject)]
+pub struct ProductEdge {
+    pub node: Product,
+    pub cursor: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ProductConnection {
+    pub edges: Vec<ProductEdge>,
+    pub page_info: PageInfo,
+    /// Matches over all pages.
+    pub total_count: i32,
+}
+
+#[Object]
+impl Query {
+    /// A page of products, optionally narrowed to a category (its slug) and a search text
+    /// (matched case-insensitively against title and description). `first` is capped at 100.
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        category: Option<String>,
+        search: Option<String>,
+    ) -> async_graphql::Result<ProductConnection> {
+        if first < 0 {
+            return Err(bad_user_input("`first` must not be negative"));
+        }
+        let limit = first.min(MAX_PAGE) as usize;
+        let offset = offset_after(after.as_deref())?;
+        let providers = ctx.data::<Providers>()?;
+        let query = ProductQuery {
+            offset,
+            limit,
+            category: category.filter(|c| !c.trim().is_empty()),
+            search: search.filter(|s| !s.trim().is_empty()),
+        };
+        let page = if limit == 0 {
+            // Only the count is wanted; one item is the least the catalog can be asked for.
+            let mut probe = providers
+                .catalog
+                .products(&ProductQuery { limit: 1, ..query })
+                .await
+                .map_err(|e| ProviderFailure::new("catalog", e))?;
+            probe.products.clear();
+            probe
+        } else {
+            providers
+                .catalog
+                .products(&query)
+                .await
+                .map_err(|e| ProviderFailure::new("catalog", e))?
+        };
+        let count = page.products.len();
+        let edges: Vec<ProductEdge> = page
+            .products
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| ProductEdge {
+                node: Product(p),
+                cursor: offset_cursor(offset + i),
+            })
+            .collect();
+        Ok(ProductConnection {
+            page_info: PageInfo {
+                has_next_page: offset + count < page.total,
+                has_previous_page: offset > 0,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// One product by id; null when the catalog has no such product.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Product>> {
+        let Ok(id) = id.parse::<ProductId>() else {
+            return Ok(None);
+        };
+        let loaders = ctx.data::<Loaders>()?;
+        let Ok(product) = loaders.products.load_one(id).await;
+        match product {
+            Some(result) => Ok(result?.map(Product)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every product category.
+    async fn categories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Category>> {
+        let providers = ctx.data::<Providers>()?;
+        let categories = providers
+            .catalog
+            .categories()
+            .await
+            .map_err(|e| ProviderFailure::new("catalog", e))?;
+        Ok(categories
+            .into_iter()
+            .map(|c| Category {
+                slug: c.slug,
+                name: c.name,
+            })
+            .collect())
+    }
+
+    /// The latest reference rates from `base`, optionally only to `symbols`.
+    async fn exchange_rates(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Currency::USD")] base: Currency,
+        symbols: Option<Vec<Currency>>,
+    ) -> async_graphql::Result<Option<ExchangeRates>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let base: domain::Currency = base.into();
+        let Ok(rates) = loaders.rates.load_one(base).await;
+        let Some(rates) = rates else {
+            return Ok(None);
+        };
+        Ok(Some(ExchangeRates {
+            rates: rates?,
+            symbols: symbols.map(|s| s.into_iter().map(Into::into).collect()),
+        }))
+    }
+}

@@ -1,0 +1,358 @@
+//! `/graphql`: GraphQL over HTTP. POST takes `application/json`; GET takes the query string and
+//! runs queries only. Requests that fail before execution carry no `data` and an
+//! `extensions.code` (see DESIGN's error contract).
+
+use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
+use axum::body::{Body, to_bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::negotiate::{ResponseType, is_json_body, response_type};
+use crate::graphql::loaders::Loaders;
+use crate::graphql::tick::ExecutionTick;
+
+/// A request that cannot run, answered without executing anything.
+struct Rejection {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow: Option<&'static str>,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    fn into_response(self, as_type: ResponseType) -> Response {
+        let body =
+            json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        let mut response = json_response(self.status, as_type, &body);
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// The GET form: every value is a string; `variables` and `extensions` are JSON texts.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+pub async fn get_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(as_type) = response_type(&headers) else {
+        return not_acceptable();
+    };
+    let request = match request_from_query(query.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    execute(&state, request, as_type, true).await
+}
+
+pub async fn post_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(as_type) = response_type(&headers) else {
+        return not_acceptable();
+    };
+    if !is_json_body(&headers) {
+        // Only JSON: a form or text/plain POST would be a CORS "simple request" (CSRF).
+        return Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            "POST bodies must be application/json",
+        )
+        .into_response(as_type);
+    }
+    // The body limit layer has already bounded the body; this only reports it.
+    let bytes = match to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(err) => {
+            let too_large = is_length_limit(&err);
+            return if too_large {
+                Rejection::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "the request body is larger than the gateway accepts",
+                )
+            } else {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "could not read the request body",
+                )
+            }
+            .into_response(as_type);
+        }
+    };
+    let request = match request_from_json(&bytes) {
+        Ok(r) => r,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    execute(&state, request, as_type, false).await
+}
+
+fn request_from_query(query: &str) -> Result<async_graphql::Request, Rejection> {
+    let params: GetParams = serde_urlencoded::from_str(query).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("bad query string: {e}"),
+        )
+    })?;
+    let Some(text) = params.query else {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the `query` parameter is required",
+        ));
+    };
+    let mut request = async_graphql::Request::new(text);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        let value: Value = serde_json::from_str(&vars).map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("`variables` is not JSON: {e}"),
+            )
+        })?;
+        request = request.variables(async_graphql::Variables::from_json(value));
+    }
+    if let Some(ext) = params.extensions {
+        let value: std::collections::HashMap<String, Value> =
+            serde_json::from_str(&ext).map_err(|e| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    format!("`extensions` is not a JSON object: {e}"),
+                )
+            })?;
+        for (k, v) in value {
+            if let Ok(v) = async_graphql::Value::from_json(v) {
+                request.extensions.insert(k, v);
+            }
+        }
+    }
+    Ok(request)
+}
+
+fn request_from_json(bytes: &[u8]) -> Result<async_graphql::Request, Rejection> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    if value.is_array() {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BATCHING_NOT_ENABLED",
+            "batched operations are not enabled",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the body is not a GraphQL request: {e}"),
+        )
+    })
+}
+
+async fn execute(
+    state: &AppState,
+    mut request: async_graphql::Request,
+    as_type: ResponseType,
+    via_get: bool,
+) -> Response {
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let operation = match request.parsed_query() {
+        Ok(doc) => {
+            let operation = selected_operation(&doc.operations, operation_name.as_deref());
+            if let Some(message) = operation.and_then(|op| missing_variable(op, &variables)) {
+                return Rejection::new(
+                    as_type.request_error_status(),
+                    "GRAPHQL_VALIDATION_FAILED",
+                    message,
+                )
+                .into_response(as_type);
+            }
+            operation.map(|op| op.ty)
+        }
+        Err(err) => {
+            return Rejection::new(
+                as_type.request_error_status(),
+                "GRAPHQL_PARSE_FAILED",
+                err.message,
+            )
+            .into_response(as_type);
+        }
+    };
+    if via_get
+        && matches!(
+            operation,
+            Some(OperationType::Mutation | OperationType::Subscription)
+        )
+    {
+        let mut rejection = Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_REQUEST",
+            "only queries may be sent with GET; use POST",
+        );
+        rejection.allow = Some("POST");
+        return rejection.into_response(as_type);
+    }
+    let tick = ExecutionTick::default();
+    let request = request.data(Loaders::new(&state.providers, &tick));
+    let schema = state.schema.clone();
+    let response = tick
+        .track(async move { schema.execute(request).await })
+        .await;
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = match serde_json::to_value(&response) {
+        Ok(v) => v,
+        Err(_) => {
+            return Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "the response could not be encoded",
+            )
+            .into_response(as_type);
+        }
+    };
+    let default_code = if request_error {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        "INTERNAL_SERVER_ERROR"
+    };
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            let ext = error
+                .as_object_mut()
+                .map(|e| e.entry("extensions").or_insert_with(|| json!({})));
+            if let Some(Value::Object(ext)) = ext {
+                ext.entry("code").or_insert_with(|| json!(default_code));
+            }
+        }
+    }
+    let status = if request_error {
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("data");
+        }
+        as_type.request_error_status()
+    } else {
+        StatusCode::OK
+    };
+    json_response(status, as_type, &body)
+}
+
+/// The operation that will run, if the document names it unambiguously.
+fn selected_operation<'a>(
+    ops: &'a DocumentOperations,
+    name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    match ops {
+        DocumentOperations::Single(op) => Some(&op.node),
+        DocumentOperations::Multiple(map) => match name {
+            Some(name) => map.get(name).map(|op| &op.node),
+            None if map.len() == 1 => map.values().next().map(|op| &op.node),
+            None => None,
+        },
+    }
+}
+
+/// A required variable without a value, which the spec's variable coercion rejects before
+/// execution (async-graphql would only notice it when a resolver reads it).
+fn missing_variable(
+    operation: &OperationDefinition,
+    variables: &async_graphql::Variables,
+) -> Option<String> {
+    operation.variable_definitions.iter().find_map(|def| {
+        let def = &def.node;
+        let given = variables
+            .get(&def.name.node)
+            .is_some_and(|v| *v != async_graphql::Value::Null);
+        (!def.var_type.node.nullable && def.default_value.is_none() && !given).then(|| {
+            format!(
+                "variable `${}` of required type `{}` was not provided",
+                def.name.node, def.var_type.node
+            )
+        })
+    })
+}
+
+fn json_response(status: StatusCode, as_type: ResponseType, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(as_type.content_type()),
+    );
+    response
+}
+
+fn not_acceptable() -> Response {
+    let body = json!({ "errors": [{ "message": "this endpoint answers application/graphql-response+json or application/json", "extensions": { "code": "BAD_REQUEST" } }] });
+    json_response(StatusCode::NOT_ACCEPTABLE, ResponseType::Json, &body)
+}
+
+/// Whether reading the body failed because the body limit layer cut it off.
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The body limit layer answers an over-long `Content-Length` itself, in plain text; this
+/// puts that answer into the error contract.
+pub async fn payload_too_large_as_contract(response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE
+        || response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/"))
+    {
+        return response;
+    }
+    Rejection::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "the request body is larger than the gateway accepts",
+    )
+    .into_response(ResponseType::Json)
+}

@@ -1,0 +1,41 @@
+//! The gateway's HTTP surface: `/graphql` (GraphQL over HTTP), `/graphiql` (the playground,
+//! assets embedded), `/healthz`.
+
+pub mod graphiql;
+mod graphql;
+mod negotiate;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::graphql::{Providers, StorefrontSchema};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: StorefrontSchema,
+    pub providers: Providers,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router {
+    // async-graphql's own extractor ignores axum's default body limit, and this handler reads
+    // the body itself: the tower-http layer bounds it for both (chunked bodies included).
+    let graphql = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_request).post(graphql::post_request),
+        )
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::map_response(
+            graphql::payload_too_large_as_contract,
+        ))
+        .with_state(state);
+    let mut app = Router::new()
+        .merge(graphql)
+        .route("/healthz", get(|| async { "ok" }));
+    if graphiql {
+        app = app.merge(graphiql::router());
+    }
+    app
+}

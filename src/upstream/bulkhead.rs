@@ -1,0 +1,40 @@
+//! Bulkhead: a provider gets at most N calls in flight; further calls wait for a slot. The
+//! wait counts against the call's own timeout only once it is sent, so a queue behind a slow
+//! provider never holds other providers' resources.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use providers::{ProviderError, Transport, UpstreamRequest, UpstreamResponse};
+use tokio::sync::Semaphore;
+
+pub struct Bulkhead<T> {
+    inner: T,
+    slots: Arc<Semaphore>,
+}
+
+impl<T> Bulkhead<T> {
+    pub fn new(inner: T, max_in_flight: usize) -> Self {
+        Bulkhead {
+            inner,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Transport for Bulkhead<T> {
+    async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
+        // The semaphore is never closed, so acquiring only fails if that invariant breaks.
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Unavailable {
+                status: None,
+                message: "bulkhead closed".into(),
+                retry_after: None,
+            })?;
+        self.inner.send(request).await
+    }
+}

@@ -1,0 +1,122 @@
+//! Shared by the end-to-end tests: a real gateway on an ephemeral port with every provider on
+//! its sandbox (also on ephemeral ports), and a small GraphQL client.
+#![allow(dead_code)]
+
+pub mod browser;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use providers::sandbox::{FaultPlan, SandboxHandle};
+use serde_json::{Value, json};
+use switchyard::app::{self, RunningGateway};
+use switchyard::config::Config;
+
+pub struct TestGateway {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    pub gateway: RunningGateway,
+    pub client: reqwest::Client,
+}
+
+/// A GraphQL answer: HTTP status and the JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(mut config: Config) -> TestGateway {
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let gateway = app::spawn(&config).await.expect("gateway starts");
+        TestGateway {
+            base_url: format!("http://{}", gateway.addr),
+            gateway,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn sandbox(&self, provider: &str) -> &SandboxHandle {
+        &self
+            .gateway
+            .sandboxes
+            .get(provider)
+            .unwrap_or_else(|| panic!("no sandbox for {provider}"))
+            .handle
+    }
+
+    /// Requests served per endpoint by a provider's sandbox.
+    pub fn calls(&self, provider: &str) -> BTreeMap<String, u64> {
+        self.sandbox(provider).counters()
+    }
+
+    /// Calls to one endpoint of a provider (`"GET /v2/stock"`).
+    pub fn calls_to(&self, provider: &str, endpoint: &str) -> u64 {
+        self.calls(provider).get(endpoint).copied().unwrap_or(0)
+    }
+
+    pub fn reset_counters(&self) {
+        for s in &self.gateway.sandboxes.running {
+            s.handle.reset();
+        }
+    }
+
+    pub fn set_faults(&self, provider: &str, plan: FaultPlan) {
+        self.sandbox(provider).set_faults(plan);
+    }
+
+    /// POSTs a query as JSON and returns the status and body.
+    pub async fn query(&self, query: &str, variables: Value) -> Answer {
+        self.post_json(json!({ "query": query, "variables": variables }), None)
+            .await
+    }
+
+    pub async fn post_json(&self, body: Value, accept: Option<&str>) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        answer(request.send().await.expect("gateway answers")).await
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// The text of an operation in `schema/operations/`.
+pub fn operation(name: &str) -> String {
+    let path = format!(
+        "{}/schema/operations/{name}.graphql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
