@@ -257,6 +257,20 @@ async fn products_page_filter_and_look_up() {
         )
         .await;
     assert_eq!(edges(&capped.body).len(), 100, "first is capped at 100");
+    let defaulted = gw
+        .query(
+            "{ products(first: null) { edges { node { id reviews(first: null) { nodes { id } } price(currency: null) { currency } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        edges(&defaulted.body).len(),
+        20,
+        "null asks for the default page"
+    );
+    let node = &edges(&defaulted.body)[0]["node"];
+    assert_eq!(node["reviews"]["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(node["price"]["currency"], "USD");
 
     let lookups = gw
         .query(

@@ -12,8 +12,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::error::ProviderError;
 
-/// One request to a provider, relative to the provider's base URL.
-#[derive(Debug, Clone)]
+/// One request to a provider, relative to the provider's base URL. Its `Debug` shows only
+/// the method, the endpoint's name and the body's size: headers, query strings and bodies may
+/// carry credentials (an OAuth token request's body holds the client secret).
+#[derive(Clone)]
 pub struct UpstreamRequest {
     pub method: Method,
     /// Path and query, appended to the provider's base URL (e.g. `/products?limit=5`).
@@ -25,6 +27,18 @@ pub struct UpstreamRequest {
     pub endpoint: &'static str,
     /// Whether the request may be sent again (GET, or a POST carrying an Idempotency-Key).
     pub idempotent: bool,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequest")
+            .field("method", &self.method)
+            .field("endpoint", &self.endpoint)
+            .field("headers", &self.headers.len())
+            .field("body_bytes", &self.body.as_ref().map(Bytes::len))
+            .field("idempotent", &self.idempotent)
+            .finish()
+    }
 }
 
 impl UpstreamRequest {
@@ -201,5 +215,26 @@ pub mod http_testing {
                 body,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let request = UpstreamRequest::post(
+            "POST /oauth/token",
+            "/oauth/token?client_secret=s3cr3t-q",
+            Bytes::from_static(b"client_secret=s3cr3t-body"),
+        )
+        .header(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cr3t-token"),
+        );
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("POST /oauth/token"));
     }
 }

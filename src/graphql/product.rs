@@ -86,13 +86,14 @@ impl Product {
     async fn price(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Currency::USD")] currency: Currency,
+        #[graphql(default_with = "Some(Currency::USD)")] currency: Option<Currency>,
     ) -> async_graphql::Result<Option<Money>> {
         let list = domain::Money {
             amount: self.0.price,
             currency: self.0.price_currency,
         };
-        let to: domain::Currency = currency.into();
+        // An explicit null asks for the default, as an omitted argument does.
+        let to: domain::Currency = currency.unwrap_or(Currency::USD).into();
         if to == list.currency {
             return Ok(Some(Money(list)));
         }
@@ -122,9 +123,10 @@ impl Product {
     async fn reviews(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 3)] first: i32,
+        #[graphql(default = 3)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Option<ReviewConnection>> {
+        let first = first.unwrap_or(DEFAULT_REVIEWS);
         if !(1..=MAX_REVIEWS).contains(&first) {
             return Err(bad_user_input(format!(
                 "`first` must be between 1 and {MAX_REVIEWS}"

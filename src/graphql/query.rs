@@ -10,6 +10,8 @@ use super::loaders::Loaders;
 use super::money::{Currency, ExchangeRates};
 use super::product::{Category, Product};
 
+/// Products on a page unless `first` says otherwise.
+pub const DEFAULT_PAGE: i32 = 20;
 /// The most products one page may hold; larger `first` values are capped to it.
 pub const MAX_PAGE: i32 = 100;
 
@@ -36,11 +38,13 @@ impl Query {
     async fn products(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
         category: Option<String>,
         search: Option<String>,
     ) -> async_graphql::Result<ProductConnection> {
+        // An explicit null asks for the default page, as an omitted argument does.
+        let first = first.unwrap_or(DEFAULT_PAGE);
         if first < 0 {
             return Err(bad_user_input("`first` must not be negative"));
         }

@@ -13,8 +13,11 @@
 //! [`Currency`]: crate::domain::Currency
 
 pub mod erapi;
+pub(crate) mod exact_number;
 mod failover;
 pub mod frankfurter;
+#[cfg(test)]
+mod test_support;
 
 pub use erapi::ErApi;
 pub use failover::Failover;

@@ -18,6 +18,9 @@ pub struct FaultPlan {
     pub latency_ms: u64,
     /// Uniform extra latency in `0..=jitter_ms`.
     pub jitter_ms: u64,
+    /// A long tail instead of a uniform spread: latency is log-normal with median
+    /// `latency_ms` and this 99th percentile (must be above the median to take effect).
+    pub latency_p99_ms: Option<u64>,
     /// Share of requests (0.0 to 1.0) answered with `error_status` instead.
     pub error_rate: f64,
     /// Status of injected errors (default 500).
@@ -48,6 +51,11 @@ pub(crate) enum Before {
 
 impl FaultPlan {
     pub(crate) fn delay(&self) -> Duration {
+        if let Some(p99) = self.latency_p99_ms.filter(|p99| *p99 > self.latency_ms)
+            && self.latency_ms > 0
+        {
+            return Duration::from_secs_f64(log_normal_ms(self.latency_ms, p99) / 1000.0);
+        }
         let jitter = if self.jitter_ms > 0 {
             rand::rng().random_range(0..=self.jitter_ms)
         } else {
@@ -122,4 +130,38 @@ impl FaultPlan {
     }
 }
 
+/// A log-normal sample (ms) with the given median and 99th percentile: the usual shape of
+/// service latency (most calls near the median, a long tail). Box-Muller for the normal draw.
+fn log_normal_ms(median_ms: u64, p99_ms: u64) -> f64 {
+    // z of the 99th percentile of the standard normal distribution.
+    const Z99: f64 = 2.326_347_874;
+    let mu = (median_ms as f64).ln();
+    let sigma = ((p99_ms as f64).ln() - mu) / Z99;
+    let mut rng = rand::rng();
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    (mu + sigma * z).exp()
+}
+
 use futures_util::StreamExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_tail_latency_has_the_asked_median_and_p99() {
+        let plan = FaultPlan {
+            latency_ms: 40,
+            latency_p99_ms: Some(400),
+            ..FaultPlan::default()
+        };
+        let mut samples: Vec<u128> = (0..20_000).map(|_| plan.delay().as_millis()).collect();
+        samples.sort_unstable();
+        let median = samples[samples.len() / 2];
+        let p99 = samples[samples.len() * 99 / 100];
+        assert!((36..=44).contains(&median), "median {median}");
+        assert!((330..=480).contains(&p99), "p99 {p99}");
+    }
+}

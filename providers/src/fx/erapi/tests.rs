@@ -14,7 +14,8 @@ use super::{ErApi, QUOTA_WINDOW, sandbox};
 use crate::capability::ExchangeRates;
 use crate::domain::Currency;
 use crate::error::ProviderError;
-use crate::sandbox::{FaultPlan, Sandbox, serve};
+use crate::fx::test_support::{dec, get, served};
+use crate::sandbox::FaultPlan;
 use crate::transport::http_testing::HttpTransport;
 use crate::transport::testing::{FnTransport, json};
 use crate::transport::{UpstreamRequest, UpstreamResponse};
@@ -22,10 +23,6 @@ use crate::transport::{UpstreamRequest, UpstreamResponse};
 const LATEST_USD: &str = include_str!("../../../fixtures/open-er-api/latest-USD-2024-08-19.json");
 const UNSUPPORTED_CODE: &str =
     include_str!("../../../fixtures/open-er-api/error-unsupported-code.json");
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap()
-}
 
 /// The adapter over a transport that always gives `answer`.
 fn answering(
@@ -208,13 +205,6 @@ async fn bodies_that_break_the_contract_are_bad_responses() {
 
 // --- the adapter against the sandbox ----------------------------------------------------------
 
-async fn served(sandbox: Sandbox) -> (Sandbox, String) {
-    let (addr, _) = serve(sandbox.router.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    (sandbox, format!("http://{addr}"))
-}
-
 fn over_http(base_url: &str) -> ErApi {
     ErApi::new(Arc::new(HttpTransport::new(base_url)))
 }
@@ -271,19 +261,6 @@ async fn the_adapter_reports_injected_faults() {
 }
 
 // --- the sandbox on the wire ------------------------------------------------------------------
-
-fn client() -> reqwest::Client {
-    // reqwest is built without a default TLS crypto provider; any client needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-async fn get(url: &str, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = client().get(format!("{url}{path}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn usd_is_the_captured_body_byte_for_byte() {

@@ -1,10 +1,10 @@
 //! ExchangeRate-API's open access JSON, as it sends it.
 
-use rust_decimal::Decimal;
 use serde::de::{MapAccess, Visitor};
-use serde::ser::{Error as _, SerializeMap};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
+
+pub use crate::fx::exact_number::ExactNumber;
 
 /// The first look at any answer: `result` is `success` or `error`, and an error says why in
 /// `error-type` (`unsupported-code`, `malformed-request`, `quota-reached`, ...).
@@ -75,41 +75,5 @@ impl Serialize for RateList {
             map.serialize_entry(code, rate)?;
         }
         map.end()
-    }
-}
-
-/// A JSON number read from, and written as, its exact decimal text (`2`, `0.907539`), never
-/// through a binary float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExactNumber(pub Decimal);
-
-impl<'de> Deserialize<'de> for ExactNumber {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        // RawValue accepts any JSON value; a quoted "1.5" or a null is not a rate.
-        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            return Err(serde::de::Error::custom(format!(
-                "expected a number, found `{text}`"
-            )));
-        }
-        let parsed = if text.contains(['e', 'E']) {
-            Decimal::from_scientific(text)
-        } else {
-            text.parse::<Decimal>()
-        };
-        parsed.map(ExactNumber).map_err(|err| {
-            serde::de::Error::custom(format!("`{text}` is not a decimal number: {err}"))
-        })
-    }
-}
-
-impl Serialize for ExactNumber {
-    /// Plain notation without trailing zeros, as the API writes (`2`, `4017.47619`).
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = self.0.normalize().to_string();
-        RawValue::from_string(text)
-            .map_err(S::Error::custom)?
-            .serialize(serializer)
     }
 }

@@ -14,7 +14,8 @@ use super::{Frankfurter, sandbox};
 use crate::capability::ExchangeRates;
 use crate::domain::Currency;
 use crate::error::ProviderError;
-use crate::sandbox::{FaultPlan, Sandbox, serve};
+use crate::fx::test_support::{dec, get, served};
+use crate::sandbox::FaultPlan;
 use crate::transport::http_testing::HttpTransport;
 use crate::transport::testing::{FnTransport, json};
 use crate::transport::{UpstreamRequest, UpstreamResponse};
@@ -48,10 +49,6 @@ const INVALID_AMOUNT: &str =
     include_str!("../../../fixtures/frankfurter/derived/error-422-invalid-amount.json");
 const INVALID_DATE: &str =
     include_str!("../../../fixtures/frankfurter/derived/error-422-invalid-date.json");
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap()
-}
 
 fn day(text: &str) -> NaiveDate {
     text.parse().unwrap()
@@ -242,21 +239,13 @@ async fn bodies_that_break_the_contract_are_bad_responses() {
 
 // --- the adapter against the sandbox ----------------------------------------------------------
 
-async fn served() -> (Sandbox, String) {
-    let sandbox = sandbox();
-    let (addr, _) = serve(sandbox.router.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    (sandbox, format!("http://{addr}"))
-}
-
 fn over_http(base_url: &str) -> Frankfurter {
     Frankfurter::new(Arc::new(HttpTransport::new(base_url)))
 }
 
 #[tokio::test]
 async fn the_adapter_reads_the_sandbox_for_every_base() {
-    let (sandbox, url) = served().await;
+    let (sandbox, url) = served(sandbox()).await;
     let frankfurter = over_http(&url);
 
     for base in Currency::ALL {
@@ -271,7 +260,7 @@ async fn the_adapter_reads_the_sandbox_for_every_base() {
 
 #[tokio::test]
 async fn the_sandbox_rebases_like_frankfurter() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
     let frankfurter = over_http(&url);
 
     let eur = frankfurter.latest(Currency::EUR).await.unwrap();
@@ -293,7 +282,7 @@ async fn the_sandbox_rebases_like_frankfurter() {
 
 #[tokio::test]
 async fn the_adapter_reports_injected_faults() {
-    let (sandbox, url) = served().await;
+    let (sandbox, url) = served(sandbox()).await;
     let frankfurter = over_http(&url);
 
     sandbox.handle.set_faults(FaultPlan {
@@ -328,19 +317,6 @@ async fn the_adapter_reports_injected_faults() {
 
 // --- the sandbox on the wire ------------------------------------------------------------------
 
-fn client() -> reqwest::Client {
-    // reqwest is built without a default TLS crypto provider; any client needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-async fn get(url: &str, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = client().get(format!("{url}{path}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
-
 enum Match {
     /// The body is the fixture, byte for byte.
     Bytes,
@@ -354,7 +330,7 @@ enum Match {
 /// from the AUD capture, see the dataset's header).
 #[tokio::test]
 async fn the_sandbox_replays_every_fixture() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
     let cases: &[(&str, u16, &str, Match)] = &[
         ("/v1/2023-04-06", 200, LATEST_EUR_2023_04_06, Match::Bytes),
         ("/v1/2024-08-12", 200, LATEST_EUR_2024_08_12, Match::Json),
@@ -428,7 +404,7 @@ async fn the_sandbox_replays_every_fixture() {
 
 #[tokio::test]
 async fn answers_carry_frankfurters_headers_and_no_rate_limit_headers() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
 
     let (status, headers, _) = get(&url, "/v1/latest").await;
     assert_eq!(status, 200);
@@ -451,7 +427,7 @@ async fn answers_carry_frankfurters_headers_and_no_rate_limit_headers() {
 
 #[tokio::test]
 async fn latest_is_the_newest_day_with_every_currency() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
 
     let (_, _, body) = get(&url, "/v1/latest").await;
     let latest: Value = serde_json::from_str(&body).unwrap();
@@ -484,7 +460,7 @@ async fn latest_is_the_newest_day_with_every_currency() {
 
 #[tokio::test]
 async fn a_date_answers_the_closest_business_day_on_or_before_it() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
 
     let (_, _, saturday) = get(&url, "/v1/2025-01-04?symbols=GBP").await;
     assert_eq!(
@@ -498,7 +474,7 @@ async fn a_date_answers_the_closest_business_day_on_or_before_it() {
 
 #[tokio::test]
 async fn parameters_are_read_as_frankfurter_reads_them() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
     let cases = [
         // `from`/`to` win over `base`/`symbols`, codes are upper-cased.
         (
@@ -539,7 +515,7 @@ async fn parameters_are_read_as_frankfurter_reads_them() {
 
 #[tokio::test]
 async fn refusals_come_in_frankfurters_order() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
     let cases = [
         // The amount is checked before the date, the date before the pair.
         ("/v1/2024-13-45?amount=0", 422, INVALID_AMOUNT),
@@ -563,7 +539,7 @@ async fn refusals_come_in_frankfurters_order() {
 
 #[tokio::test]
 async fn unknown_paths_are_empty_404s() {
-    let (_sandbox, url) = served().await;
+    let (_sandbox, url) = served(sandbox()).await;
     for path in [
         "/v1/nope",
         "/v1/2025-1-31",
@@ -578,7 +554,7 @@ async fn unknown_paths_are_empty_404s() {
 
 #[tokio::test]
 async fn injected_faults_speak_frankfurters_error_shape() {
-    let (sandbox, url) = served().await;
+    let (sandbox, url) = served(sandbox()).await;
     sandbox.handle.set_faults(FaultPlan {
         error_rate: 1.0,
         error_status: Some(500),
