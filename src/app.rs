@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError, ProviderConfig, credential};
 use crate::graphql::{Providers, build_schema};
 use crate::http::{self, AppState};
 use crate::sandbox::Sandboxes;
-use crate::upstream::transport_for;
+use crate::upstream::{Upstreams, transport_for};
 
 /// A gateway ready to serve: its router, and the simulators it started for itself.
 pub struct App {
@@ -40,9 +40,12 @@ impl App {
                 .filter(|_| provider.is_sandbox())
                 .map_or_else(|| provider.base_url.clone(), |s| s.base_url())
         };
-        let transport = |name: &'static str, provider: &ProviderConfig| {
-            transport_for(name, &base_url(name, provider), provider)
-                .with_context(|| format!("providers.{name}: cannot build its HTTP client"))
+        let mut upstreams = Upstreams::default();
+        let mut transport = |name: &'static str, provider: &ProviderConfig| {
+            let (transport, health) = transport_for(name, &base_url(name, provider), provider)
+                .with_context(|| format!("providers.{name}: cannot build its HTTP client"))?;
+            upstreams.providers.push(health);
+            anyhow::Ok(transport)
         };
         let p = &config.providers;
 
@@ -82,10 +85,13 @@ impl App {
             catalog_fan_out: p.catalog.max_in_flight,
             reviews_fan_out: p.reviews.max_in_flight,
             in_flight: Arc::default(),
+            upstreams: Arc::new(upstreams),
+            optional_fields: Arc::new(config.server.optional_fields.iter().cloned().collect()),
         };
         let state = AppState {
             schema: build_schema(providers.clone()),
             providers,
+            deadline: std::time::Duration::from_millis(config.server.deadline_ms),
         };
         let router = http::router(state, config.server.max_body_bytes, config.server.graphiql);
         Ok(App { router, sandboxes })

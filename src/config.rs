@@ -31,6 +31,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Serve the GraphiQL playground at `/graphiql`.
     pub graphiql: bool,
+    /// Every GraphQL request's deadline; a client may ask for less with the
+    /// `x-switchyard-deadline-ms` header.
+    pub deadline_ms: u64,
+    /// Provider-backed fields shed first when their provider's quota runs low
+    /// (`Type.field`, e.g. `Product.reviews`).
+    pub optional_fields: Vec<String>,
 }
 
 /// Where `switchyard sandbox` serves the simulated upstreams. (A gateway whose providers say
@@ -75,10 +81,102 @@ pub struct ProviderConfig {
     pub max_in_flight: usize,
     /// Bodies larger than this are refused as `UPSTREAM_BAD_RESPONSE`.
     pub max_body_bytes: usize,
+    /// Whether the gateway is not ready (`/readyz` 503) while this provider's breaker is open.
+    pub critical: bool,
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
+    /// The provider's real quota; absent for providers that publish none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaConfig>,
     /// Names of the environment variables that hold the provider's credential, by role
     /// (`client_id`, `client_secret` for inventory; `api_key` for reviews).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, String>,
+}
+
+/// Retries of idempotent calls (GET, or POST with an Idempotency-Key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included (1 = never retry).
+    pub max_attempts: u32,
+    /// Exponential backoff with full jitter: attempt n waits up to `base_ms * 2^(n-1)`, capped.
+    pub base_ms: u64,
+    pub cap_ms: u64,
+    /// Retries may be at most this share of the provider's calls (plus `budget_min_per_s`).
+    pub budget_percent: f32,
+    pub budget_min_per_s: u32,
+}
+
+/// The circuit breaker: opens when the recent calls fail or are slow too often.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// How many of the most recent calls the rates are computed over.
+    pub window: u32,
+    /// No decision before this many calls are in the window.
+    pub min_calls: u32,
+    /// Opens at this share of failed calls (0.0 to 1.0).
+    pub failure_rate: f64,
+    /// A call slower than this is slow.
+    pub slow_call_ms: u64,
+    /// Opens at this share of slow calls (0.0 to 1.0).
+    pub slow_call_rate: f64,
+    /// How long it stays open before letting probes through.
+    pub open_ms: u64,
+    /// Probe calls let through while half-open; all must succeed to close.
+    pub half_open_probes: u32,
+}
+
+/// A provider's quota: at most `limit` calls per `window_s` seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub limit: u32,
+    pub window_s: u64,
+    /// Share of the quota left (0.0 to 1.0) below which optional fields are shed.
+    #[serde(default = "default_shed_below")]
+    pub shed_optional_below: f64,
+}
+
+fn default_shed_below() -> f64 {
+    0.2
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 2,
+            base_ms: 100,
+            cap_ms: 2000,
+            budget_percent: 20.0,
+            budget_min_per_s: 5,
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            window: 20,
+            min_calls: 10,
+            failure_rate: 0.5,
+            slow_call_ms: 1500,
+            slow_call_rate: 0.8,
+            open_ms: 30_000,
+            half_open_probes: 3,
+        }
+    }
+}
+
+impl QuotaConfig {
+    fn new(limit: u32, window_s: u64) -> Option<Self> {
+        Some(QuotaConfig {
+            limit,
+            window_s,
+            shed_optional_below: default_shed_below(),
+        })
+    }
 }
 
 impl Default for Config {
@@ -88,6 +186,8 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
                 max_body_bytes: 1024 * 1024,
                 graphiql: true,
+                deadline_ms: 10_000,
+                optional_fields: vec!["Product.reviews".into()],
             },
             sandbox: SandboxConfig {
                 host: [127, 0, 0, 1].into(),
@@ -100,19 +200,32 @@ impl Default for Config {
                 },
             },
             providers: ProvidersConfig {
-                catalog: ProviderConfig::sandbox(16),
+                // DummyJSON: 100 requests per 10 s per IP.
+                catalog: ProviderConfig {
+                    quota: QuotaConfig::new(100, 10),
+                    ..ProviderConfig::sandbox(16)
+                },
+                // Frankfurter publishes no quota.
                 frankfurter: ProviderConfig::sandbox(8),
-                erapi: ProviderConfig::sandbox(8),
+                // ExchangeRate-API asks for no more than hourly calls; it rate-limits far
+                // beyond that, at a limit it does not publish.
+                erapi: ProviderConfig {
+                    critical: false,
+                    ..ProviderConfig::sandbox(8)
+                },
                 inventory: ProviderConfig {
                     credentials: BTreeMap::from([
                         ("client_id".into(), "INVENTORY_CLIENT_ID".into()),
                         ("client_secret".into(), "INVENTORY_CLIENT_SECRET".into()),
                     ]),
+                    quota: QuotaConfig::new(20, 1),
                     ..ProviderConfig::sandbox(16)
                 },
-                // The vendor answers 503 past 8 concurrent calls per key.
+                // The vendor answers 503 past 8 concurrent calls per key; 600 per minute.
                 reviews: ProviderConfig {
                     credentials: BTreeMap::from([("api_key".into(), "REVIEWS_API_KEY".into())]),
+                    critical: false,
+                    quota: QuotaConfig::new(600, 60),
                     ..ProviderConfig::sandbox(8)
                 },
             },
@@ -129,6 +242,10 @@ impl ProviderConfig {
             max_in_flight,
             max_body_bytes: 10 * 1024 * 1024,
             credentials: BTreeMap::new(),
+            critical: true,
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
+            quota: None,
         }
     }
 
@@ -142,6 +259,71 @@ impl ProviderConfig {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The fields that can be marked optional: those a provider feeds under a parent that another
+/// provider (or the root) returns.
+pub const SHEDDABLE_FIELDS: &[&str] = &[
+    "Product.price",
+    "Product.stock",
+    "Product.reviews",
+    "Product.reviewSummary",
+    "Query.exchangeRates",
+];
+
+impl ProviderConfig {
+    fn validate_policy(&self, key: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        let positive = |field: &str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::invalid(key(field), "must be greater than 0"))
+            } else {
+                Ok(())
+            }
+        };
+        let share = |field: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(
+                    key(field),
+                    "must be between 0.0 and 1.0",
+                ))
+            }
+        };
+        positive("retry.max_attempts", self.retry.max_attempts.into())?;
+        positive("retry.base_ms", self.retry.base_ms)?;
+        if self.retry.cap_ms < self.retry.base_ms {
+            return Err(ConfigError::invalid(
+                key("retry.cap_ms"),
+                "must not be less than retry.base_ms",
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.retry.budget_percent) {
+            return Err(ConfigError::invalid(
+                key("retry.budget_percent"),
+                "must be between 0 and 100",
+            ));
+        }
+        let b = &self.breaker;
+        positive("breaker.window", b.window.into())?;
+        positive("breaker.open_ms", b.open_ms)?;
+        positive("breaker.slow_call_ms", b.slow_call_ms)?;
+        positive("breaker.half_open_probes", b.half_open_probes.into())?;
+        if b.min_calls > b.window {
+            return Err(ConfigError::invalid(
+                key("breaker.min_calls"),
+                "must not be more than breaker.window",
+            ));
+        }
+        share("breaker.failure_rate", b.failure_rate)?;
+        share("breaker.slow_call_rate", b.slow_call_rate)?;
+        if let Some(q) = &self.quota {
+            positive("quota.limit", q.limit.into())?;
+            positive("quota.window_s", q.window_s)?;
+            share("quota.shed_optional_below", q.shed_optional_below)?;
+        }
+        Ok(())
     }
 }
 
@@ -212,8 +394,29 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        if self.server.deadline_ms == 0 {
+            return Err(ConfigError::invalid(
+                "server.deadline_ms",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(field) = self
+            .server
+            .optional_fields
+            .iter()
+            .find(|f| !SHEDDABLE_FIELDS.contains(&f.as_str()))
+        {
+            return Err(ConfigError::invalid(
+                "server.optional_fields",
+                format!(
+                    "`{field}` is not a field another provider feeds; one of {}",
+                    SHEDDABLE_FIELDS.join(", ")
+                ),
+            ));
+        }
         for (name, provider) in self.providers.iter() {
             let key = |field: &str| format!("providers.{name}.{field}");
+            provider.validate_policy(&key)?;
             if !provider.is_sandbox() {
                 let url = reqwest::Url::parse(&provider.base_url).map_err(|e| {
                     ConfigError::invalid(

@@ -20,6 +20,7 @@ use providers::domain::{
 use super::Providers;
 use super::errors::ProviderFailure;
 use super::tick::ExecutionTick;
+use crate::upstream::deadline::Deadline;
 use crate::upstream::single_flight::SingleFlight;
 
 pub type Loaded<T> = Result<T, ProviderFailure>;
@@ -62,10 +63,10 @@ fn on_tick<L: Send + Sync + 'static>(
         loader,
         move |batch| {
             let tick = tick.clone();
-            tokio::spawn(async move {
+            tokio::spawn(Deadline::carry(async move {
                 tick.idle().await;
                 batch.await
-            })
+            }))
         },
         HashMapCache::default(),
     )

@@ -10,13 +10,17 @@ mod money;
 mod product;
 mod query;
 mod reviews;
+mod shedding;
 mod stock;
 pub mod tick;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 use providers::{Catalog, ExchangeRates, Inventory, Reviews};
+
+use crate::upstream::Upstreams;
 
 pub use money::Currency;
 pub use query::Query;
@@ -36,6 +40,10 @@ pub struct Providers {
     pub reviews_fan_out: usize,
     /// Fetches in flight, shared by all requests.
     pub in_flight: Arc<loaders::InFlight>,
+    /// Each provider's breaker, quota and last error.
+    pub upstreams: Arc<Upstreams>,
+    /// Fields shed first when their provider's quota runs low (`Type.field`).
+    pub optional_fields: Arc<HashSet<String>>,
 }
 
 pub fn build_schema(providers: Providers) -> StorefrontSchema {

@@ -9,6 +9,7 @@ use super::errors::bad_user_input;
 use super::loaders::Loaders;
 use super::money::{Currency, Money};
 use super::reviews::{ReviewConnection, ReviewSummary};
+use super::shedding::shed_if_optional;
 use super::stock::Stock;
 
 /// Reviews shown with a product unless asked otherwise; `reviewSummary` asks for the same
@@ -97,6 +98,7 @@ impl Product {
         if to == list.currency {
             return Ok(Some(Money(list)));
         }
+        shed_if_optional(ctx, "Product.price", "frankfurter")?;
         let loaders = ctx.data::<Loaders>()?;
         let Ok(rates) = loaders.rates.load_one(list.currency).await;
         let Some(rates) = rates else {
@@ -114,6 +116,7 @@ impl Product {
 
     /// Stock in the warehouse; null when the inventory does not know this SKU.
     async fn stock(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Stock>> {
+        shed_if_optional(ctx, "Product.stock", "inventory")?;
         let loaders = ctx.data::<Loaders>()?;
         let Ok(stock) = loaders.stock.load_one(self.0.sku.clone()).await;
         Ok(stock.transpose()?.map(Stock))
@@ -132,6 +135,7 @@ impl Product {
                 "`first` must be between 1 and {MAX_REVIEWS}"
             )));
         }
+        shed_if_optional(ctx, "Product.reviews", "reviews")?;
         let after_cursor = after.is_some();
         let page = self.review_page(ctx, first, after).await?;
         Ok(page.map(|page| ReviewConnection { page, after_cursor }))
@@ -142,6 +146,7 @@ impl Product {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<ReviewSummary>> {
+        shed_if_optional(ctx, "Product.reviewSummary", "reviews")?;
         let page = self.review_page(ctx, DEFAULT_REVIEWS, None).await?;
         Ok(page.map(|p| ReviewSummary::from(&p.summary)))
     }

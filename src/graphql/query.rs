@@ -9,6 +9,7 @@ use super::errors::{ProviderFailure, bad_user_input};
 use super::loaders::Loaders;
 use super::money::{Currency, ExchangeRates};
 use super::product::{Category, Product};
+use super::shedding::shed_if_optional;
 
 /// Products on a page unless `first` says otherwise.
 pub const DEFAULT_PAGE: i32 = 20;
@@ -132,6 +133,7 @@ impl Query {
         #[graphql(default_with = "Currency::USD")] base: Currency,
         symbols: Option<Vec<Currency>>,
     ) -> async_graphql::Result<Option<ExchangeRates>> {
+        shed_if_optional(ctx, "Query.exchangeRates", "frankfurter")?;
         let loaders = ctx.data::<Loaders>()?;
         let base: domain::Currency = base.into();
         let Ok(rates) = loaders.rates.load_one(base).await;

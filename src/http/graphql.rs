@@ -9,11 +9,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::AppState;
 use super::negotiate::{ResponseType, is_json_body, response_type};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::tick::ExecutionTick;
+use crate::upstream::deadline::Deadline;
 
 /// A request that cannot run, answered without executing anything.
 struct Rejection {
@@ -68,7 +70,7 @@ pub async fn get_request(
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(as_type),
     };
-    execute(&state, request, as_type, true).await
+    execute(&state, &headers, request, as_type, true).await
 }
 
 pub async fn post_request(
@@ -113,7 +115,7 @@ pub async fn post_request(
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(as_type),
     };
-    execute(&state, request, as_type, false).await
+    execute(&state, &headers, request, as_type, false).await
 }
 
 fn request_from_query(query: &str) -> Result<async_graphql::Request, Rejection> {
@@ -189,10 +191,16 @@ fn request_from_json(bytes: &[u8]) -> Result<async_graphql::Request, Rejection> 
 
 async fn execute(
     state: &AppState,
+    headers: &HeaderMap,
     mut request: async_graphql::Request,
     as_type: ResponseType,
     via_get: bool,
 ) -> Response {
+    let deadline = match requested_deadline(headers) {
+        Ok(Some(asked)) => asked.min(state.deadline),
+        Ok(None) => state.deadline,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let operation = match request.parsed_query() {
@@ -234,9 +242,12 @@ async fn execute(
     let tick = ExecutionTick::default();
     let request = request.data(Loaders::new(&state.providers, &tick));
     let schema = state.schema.clone();
-    let response = tick
-        .track(async move { schema.execute(request).await })
-        .await;
+    let deadline = Instant::now() + deadline;
+    let response = Deadline::scope(
+        deadline,
+        tick.track(async move { schema.execute(request).await }),
+    )
+    .await;
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -355,4 +366,28 @@ pub async fn payload_too_large_as_contract(response: Response) -> Response {
         "the request body is larger than the gateway accepts",
     )
     .into_response(ResponseType::Json)
+}
+
+/// The header a client asks for a shorter deadline with (milliseconds).
+pub const DEADLINE_HEADER: &str = "x-switchyard-deadline-ms";
+
+/// A deadline the client asked for: `None` without the header; a 400 when it is not a
+/// positive number of milliseconds.
+fn requested_deadline(headers: &HeaderMap) -> Result<Option<std::time::Duration>, Rejection> {
+    let Some(value) = headers.get(DEADLINE_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(|ms| Some(std::time::Duration::from_millis(ms)))
+        .ok_or_else(|| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("`{DEADLINE_HEADER}` must be a positive number of milliseconds"),
+            )
+        })
 }

@@ -1,8 +1,9 @@
 //! The gateway's HTTP surface: `/graphql` (GraphQL over HTTP), `/graphiql` (the playground,
-//! assets embedded), `/healthz`.
+//! assets embedded), `/healthz` (the process is up), `/readyz` (the providers it needs are).
 
 pub mod graphiql;
 mod graphql;
+mod health;
 mod negotiate;
 
 use axum::Router;
@@ -16,6 +17,8 @@ use crate::graphql::{Providers, StorefrontSchema};
 pub struct AppState {
     pub schema: StorefrontSchema,
     pub providers: Providers,
+    /// Every request's deadline (a client may ask for less).
+    pub deadline: std::time::Duration,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router {
@@ -30,10 +33,11 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
         .layer(axum::middleware::map_response(
             graphql::payload_too_large_as_contract,
         ))
-        .with_state(state);
+        .with_state(state.clone());
     let mut app = Router::new()
         .merge(graphql)
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::readyz).with_state(state));
     if graphiql {
         app = app.merge(graphiql::router());
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use providers::{ProviderError, Transport, UpstreamRequest, UpstreamResponse};
 
+use super::deadline::Deadline;
 use crate::config::ProviderConfig;
 
 pub struct HttpClient {
@@ -97,7 +98,13 @@ impl HttpClient {
 impl Transport for HttpClient {
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
         let endpoint = request.endpoint;
-        match tokio::time::timeout(self.timeout, self.attempt(request)).await {
+        // An attempt gets its own budget, cut to what is left of the request's deadline.
+        let budget = match Deadline::remaining() {
+            Some(left) if left.is_zero() => return Err(ProviderError::Timeout),
+            Some(left) => left.min(self.timeout),
+            None => self.timeout,
+        };
+        match tokio::time::timeout(budget, self.attempt(request)).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::debug!(provider = self.provider, endpoint, "attempt timed out");

@@ -1,9 +1,14 @@
 //! Every outbound call goes through here. [`transport_for`] assembles one provider's
 //! [`Transport`] from its config; the order of the layers is visible in that one function,
-//! and each layer is a small file that states its rules.
+//! and each layer is a small file that states its rules in its first comment.
 
+pub mod breaker;
 mod bulkhead;
 mod client;
+pub mod deadline;
+pub mod health;
+pub mod quota;
+mod retry;
 pub mod single_flight;
 
 use std::sync::Arc;
@@ -13,21 +18,49 @@ use providers::Transport;
 use crate::config::ProviderConfig;
 
 pub use client::HttpClient;
+pub use health::{ProviderHealth, Upstreams};
 
-/// The transport the adapters of provider `name` send through, pointed at `base_url`.
+/// The transport the adapters of provider `name` send through, pointed at `base_url`, and the
+/// handle on its health.
 ///
-/// Order, outermost first:
-/// 1. bulkhead: at most `max_in_flight` calls in flight, so one slow provider cannot take
-///    the process's connections and tasks;
-/// 2. client: one attempt over HTTP with connect and attempt timeouts and a body size cap.
+/// Order, outermost first, and why:
+/// 1. record errors: the last failure of a whole call, for `/readyz`;
+/// 2. retry: only idempotent calls, with backoff inside the deadline and a retry budget; it
+///    sits outside the breaker and the quota so that every attempt is counted by both;
+/// 3. breaker: fails fast (`CIRCUIT_OPEN`, no call) while the provider is failing;
+/// 4. bulkhead: at most `max_in_flight` attempts in flight or waiting for quota, so one slow
+///    provider cannot take the process's connections and tasks;
+/// 5. quota: admits an attempt only within the provider's real quota (or fails fast with
+///    `RATE_LIMITED` when it could not be admitted before the deadline), and learns from the
+///    provider's rate-limit headers; right above the client so that an admitted attempt goes
+///    out at once (a queue between the two could send after a `Retry-After` blocked the
+///    provider);
+/// 6. client: one attempt over HTTP with connect and attempt timeouts (the attempt's timeout
+///    is cut to the deadline's time left) and a body size cap.
 pub fn transport_for(
     name: &'static str,
     base_url: &str,
     config: &ProviderConfig,
-) -> anyhow::Result<Arc<dyn Transport>> {
+) -> anyhow::Result<(Arc<dyn Transport>, Arc<ProviderHealth>)> {
+    let breaker = Arc::new(breaker::CircuitBreaker::new(name, &config.breaker));
+    let tracker = Arc::new(quota::QuotaTracker::new(name, config.quota.as_ref()));
+    let health = Arc::new(ProviderHealth::new(
+        name,
+        config.critical,
+        breaker.clone(),
+        tracker.clone(),
+    ));
     let client = HttpClient::new(name, base_url, config)?;
-    Ok(Arc::new(bulkhead::Bulkhead::new(
-        client,
-        config.max_in_flight,
-    )))
+    let stack = health::RecordErrors::new(
+        retry::Retry::new(
+            breaker::Breaker::new(
+                bulkhead::Bulkhead::new(quota::Quota::new(client, tracker), config.max_in_flight),
+                breaker,
+            ),
+            name,
+            &config.retry,
+        ),
+        health.clone(),
+    );
+    Ok((Arc::new(stack), health))
 }

@@ -11,6 +11,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
+
+use super::deadline::Deadline;
 use futures_util::future::{BoxFuture, Shared};
 
 type Pending<V> = Shared<BoxFuture<'static, Option<V>>>;
@@ -55,14 +57,15 @@ where
             let in_flight = self.in_flight.clone();
             let fetched_keys = missing.clone();
             let fetch = fetch(missing.clone());
-            let task = tokio::spawn(async move {
+            // The fetch keeps the deadline of the request that started it.
+            let task = tokio::spawn(Deadline::carry(async move {
                 let values = fetch.await;
                 let mut map = in_flight.lock().unwrap_or_else(|e| e.into_inner());
                 for key in &fetched_keys {
                     map.remove(key);
                 }
                 values
-            });
+            }));
             // A panicked fetch yields no values: its keys are then absent, not an error here.
             let group = async move { task.await.unwrap_or_default() }
                 .boxed()

@@ -1,6 +1,7 @@
 //! The admin API of a sandbox, under `/__sandbox/`:
 //!
-//! * `GET /__sandbox/counters`: `{"total": N, "endpoints": {"GET /products": n}, "peakInFlight": k}`
+//! * `GET /__sandbox/counters`: `{"total": N, "endpoints": {"GET /products": n},
+//!   "peakInFlight": k, "statuses": {"200": n, "429": m}}`
 //! * `POST /__sandbox/reset`: zero the counters and start the quota windows afresh
 //! * `GET /__sandbox/faults`, `PUT /__sandbox/faults` (a [`FaultPlan`] as JSON),
 //!   `DELETE /__sandbox/faults` (all off)
@@ -32,6 +33,7 @@ async fn counters(State(handle): State<SandboxHandle>) -> impl IntoResponse {
         "total": endpoints.values().sum::<u64>(),
         "endpoints": endpoints,
         "peakInFlight": handle.peak_in_flight(),
+        "statuses": handle.statuses(),
     }))
 }
 

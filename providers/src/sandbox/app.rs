@@ -29,6 +29,8 @@ pub struct Arrival {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) counters: Mutex<BTreeMap<String, u64>>,
+    /// Answers sent, by status code.
+    pub(crate) statuses: Mutex<BTreeMap<u16, u64>>,
     pub(crate) faults: RwLock<FaultPlan>,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) peak_in_flight: AtomicUsize,
@@ -86,6 +88,15 @@ impl SandboxHandle {
         self.counters().values().sum()
     }
 
+    /// Answers sent by status code (`429` included) since start or the last reset.
+    pub fn statuses(&self) -> BTreeMap<u16, u64> {
+        self.shared
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn peak_in_flight(&self) -> usize {
         self.shared.peak_in_flight.load(Ordering::Relaxed)
     }
@@ -94,6 +105,11 @@ impl SandboxHandle {
     pub fn reset(&self) {
         self.shared
             .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.shared
+            .statuses
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
@@ -164,7 +180,14 @@ async fn count(State(state): State<LayerState>, request: Request, next: Next) ->
     let _guard = InFlightGuard(shared.clone());
     let mut request = request;
     request.extensions_mut().insert(Arrival { in_flight });
-    next.run(request).await
+    let response = next.run(request).await;
+    *shared
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(response.status().as_u16())
+        .or_default() += 1;
+    response
 }
 
 struct InFlightGuard(Arc<Shared>);
@@ -177,6 +200,10 @@ impl Drop for InFlightGuard {
 
 async fn inject_faults(State(state): State<LayerState>, request: Request, next: Next) -> Response {
     let plan = state.handle.faults();
+    if plan.hang {
+        // Accepted, never answered: the client's own timeout is all that ends it.
+        std::future::pending::<()>().await;
+    }
     let delay = plan.delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -185,7 +212,7 @@ async fn inject_faults(State(state): State<LayerState>, request: Request, next: 
         Before::Answer {
             status,
             retry_after,
-        } => (state.render_error)(status, retry_after),
+        } => plan.date_retry_after((state.render_error)(status, retry_after)),
         Before::Proceed => plan.after(next.run(request).await).await,
     }
 }

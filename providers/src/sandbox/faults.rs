@@ -27,8 +27,14 @@ pub struct FaultPlan {
     pub error_status: Option<u16>,
     /// When set, every request is answered 429 with this `Retry-After` (seconds).
     pub rate_limited_retry_after_s: Option<u64>,
+    /// Send `Retry-After` as an HTTP-date instead of seconds (RFC 9110 allows both).
+    pub retry_after_http_date: bool,
     /// Every request is answered 503: the provider is down.
     pub outage: bool,
+    /// Requests are accepted and never answered.
+    pub hang: bool,
+    /// 200s send the first half of their body, then the connection is cut.
+    pub reset_mid_body: bool,
     /// 200s carry a body that is not JSON.
     pub malformed_body: bool,
     /// 200s carry only the first half of their body.
@@ -91,7 +97,28 @@ impl FaultPlan {
     }
 
     fn spoils_bodies(&self) -> bool {
-        self.malformed_body || self.truncated_body || self.slow_body_ms > 0
+        self.malformed_body || self.truncated_body || self.reset_mid_body || self.slow_body_ms > 0
+    }
+
+    /// Rewrites a `Retry-After` in seconds as the equivalent HTTP-date, when the plan says so.
+    pub(crate) fn date_retry_after(&self, mut response: Response) -> Response {
+        if !self.retry_after_http_date {
+            return response;
+        }
+        let secs = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(secs) = secs {
+            // HTTP-dates have whole seconds: round up so the wait is never shorter than asked.
+            let at = chrono::Utc::now() + chrono::Duration::seconds(secs + 1);
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            if let Ok(value) = HeaderValue::from_str(&date) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 
     /// Spoils a successful answer's body as the plan says.
@@ -117,6 +144,21 @@ impl FaultPlan {
         let half = bytes.slice(..bytes.len() / 2);
         if self.truncated_body {
             return Response::from_parts(parts, Body::from(half));
+        }
+        if self.reset_mid_body {
+            // Declares the whole length, sends half, then fails the stream: hyper drops the
+            // connection, as a peer that resets mid-body does.
+            if let Ok(len) = HeaderValue::from_str(&bytes.len().to_string()) {
+                parts.headers.insert(header::CONTENT_LENGTH, len);
+            }
+            let stream = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset mid-body",
+                )),
+            ]);
+            return Response::from_parts(parts, Body::from_stream(stream));
         }
         let rest = bytes.slice(bytes.len() / 2..);
         let pause = Duration::from_millis(self.slow_body_ms);
