@@ -205,8 +205,12 @@ impl Default for Config {
                     quota: QuotaConfig::new(100, 10),
                     ..ProviderConfig::sandbox(16)
                 },
-                // Frankfurter publishes no quota.
-                frankfurter: ProviderConfig::sandbox(8),
+                // Frankfurter publishes no quota. Not critical: ExchangeRate-API answers
+                // when it fails.
+                frankfurter: ProviderConfig {
+                    critical: false,
+                    ..ProviderConfig::sandbox(8)
+                },
                 // ExchangeRate-API asks for no more than hourly calls; it rate-limits far
                 // beyond that, at a limit it does not publish.
                 erapi: ProviderConfig {

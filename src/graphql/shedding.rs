@@ -30,7 +30,7 @@ pub fn shed_if_optional(
             message: format!(
                 "{field} is optional and was shed: the {provider} quota is nearly used up"
             ),
-            retry_after: None,
+            retry_after: health.quota.held_for(),
         },
     )
     .into())

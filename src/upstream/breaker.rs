@@ -9,8 +9,10 @@
 //! 2. What counts: a failure is `Err(Unavailable | Timeout | BadResponse)` from the inner
 //!    transport, or a 5xx answer. Not counted at all: 401/403 and `Err(Auth)` (our
 //!    credential), 404 and `Err(NotFound)` (the entity is missing, the provider is fine), 429
-//!    and `Err(RateLimited)` (the quota layer's business), `Err(CircuitOpen)`, and calls
-//!    cancelled before they finished. Anything else is a success, slow or not by its duration.
+//!    and `Err(RateLimited)` (the quota layer's business), `Err(CircuitOpen)`, a timeout that
+//!    the request's deadline caused (the deadline had passed when the call ended: the provider
+//!    never had its full attempt timeout), and calls cancelled before they finished. Anything
+//!    else is a success, slow or not by its duration.
 //! 3. Open for `open_ms`: no call is made; `send` fails at once with `CircuitOpen` whose
 //!    `retry_after` is the time until half-open.
 //! 4. Half-open (by time alone, also as `state()` reports it): at most `half_open_probes`
@@ -34,6 +36,7 @@ use async_trait::async_trait;
 use providers::{ProviderError, Transport, UpstreamRequest, UpstreamResponse};
 use tokio::time::Instant;
 
+use super::deadline::Deadline;
 use crate::config::BreakerConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,8 +322,13 @@ impl Admission<'_> {
     fn finish(mut self, result: &Result<UpstreamResponse, ProviderError>) {
         self.finished = true;
         let slow = self.started.elapsed() > Duration::from_millis(self.breaker.config.slow_call_ms);
-        self.breaker
-            .record(self.period, self.probe, classify(result, slow));
+        let outcome = match result {
+            Err(ProviderError::Timeout) if Deadline::remaining().is_some_and(|l| l.is_zero()) => {
+                None
+            }
+            _ => classify(result, slow),
+        };
+        self.breaker.record(self.period, self.probe, outcome);
     }
 }
 
@@ -558,6 +566,18 @@ mod tests {
         assert_eq!(stack.breaker.state(), BreakerState::Closed);
         send_n(&stack, 1).await; // 5 of 10
         assert_eq!(stack.breaker.state(), BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeouts_the_deadline_caused_do_not_count() {
+        let script = (0..20)
+            .map(|_| (Duration::ZERO, Err(ProviderError::Timeout)))
+            .collect();
+        let (stack, _) = stack(script, ok());
+        // The request's deadline has passed: the attempts were cut short by it, not by the
+        // provider being slow.
+        Deadline::scope(Instant::now(), send_n(&stack, 20)).await;
+        assert_eq!(stack.breaker.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]

@@ -111,8 +111,14 @@ impl<T: Transport> Transport for RecordErrors<T> {
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
         let result = self.inner.send(request).await;
         match &result {
+            // Failing fast says nothing new: keep the failure that opened the breaker.
+            Err(ProviderError::CircuitOpen { .. }) => {}
             Err(error) => self.health.record_error(error),
-            Ok(response) if response.status.is_server_error() => {
+            // 404 is an answer about an entity, not about the provider.
+            Ok(response)
+                if response.status.is_server_error()
+                    || matches!(response.status.as_u16(), 401 | 403 | 429) =>
+            {
                 self.health.record_error(&ProviderError::from_status(
                     response.status,
                     format!("status {}", response.status.as_u16()),

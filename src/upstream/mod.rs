@@ -28,14 +28,15 @@ pub use health::{ProviderHealth, Upstreams};
 /// 2. retry: only idempotent calls, with backoff inside the deadline and a retry budget; it
 ///    sits outside the breaker and the quota so that every attempt is counted by both;
 /// 3. breaker: fails fast (`CIRCUIT_OPEN`, no call) while the provider is failing;
-/// 4. bulkhead: at most `max_in_flight` attempts in flight or waiting for quota, so one slow
-///    provider cannot take the process's connections and tasks;
-/// 5. quota: admits an attempt only within the provider's real quota (or fails fast with
+/// 4. quota: admits an attempt only within the provider's real quota (or fails fast with
 ///    `RATE_LIMITED` when it could not be admitted before the deadline), and learns from the
-///    provider's rate-limit headers; right above the client so that an admitted attempt goes
-///    out at once (a queue between the two could send after a `Retry-After` blocked the
-///    provider);
-/// 6. client: one attempt over HTTP with connect and attempt timeouts (the attempt's timeout
+///    provider's rate-limit headers;
+/// 5. bulkhead: at most `max_in_flight` attempts in flight, so one slow provider cannot take
+///    the process's connections and tasks; below the quota so that waiting for quota holds
+///    no slot;
+/// 6. retry-after gate: an attempt admitted before the provider said `Retry-After` and still
+///    queued in the bulkhead waits that out too;
+/// 7. client: one attempt over HTTP with connect and attempt timeouts (the attempt's timeout
 ///    is cut to the deadline's time left) and a body size cap.
 pub fn transport_for(
     name: &'static str,
@@ -54,7 +55,13 @@ pub fn transport_for(
     let stack = health::RecordErrors::new(
         retry::Retry::new(
             breaker::Breaker::new(
-                bulkhead::Bulkhead::new(quota::Quota::new(client, tracker), config.max_in_flight),
+                quota::Quota::new(
+                    bulkhead::Bulkhead::new(
+                        quota::RetryAfterGate::new(client, tracker.clone()),
+                        config.max_in_flight,
+                    ),
+                    tracker,
+                ),
                 breaker,
             ),
             name,

@@ -183,6 +183,37 @@ impl QuotaTracker {
         })
     }
 
+    /// How long the provider asked us to wait (rule 3), if it did and that time has not
+    /// passed.
+    pub fn held_for(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.blocked(now).map(|until| until - now)
+    }
+
+    /// Waits out a `Retry-After` that arrived after this call was admitted, so that a call
+    /// queued below the quota (in the bulkhead) never reaches the provider before that time
+    /// either; fails at once when the wait would end past the deadline. Does not count the
+    /// call again: it was admitted already.
+    pub async fn hold_while_told_to_wait(&self) -> Result<(), ProviderError> {
+        let deadline = Deadline::current();
+        loop {
+            let now = Instant::now();
+            let until = {
+                let mut state = self.lock();
+                if state.blocked_until.is_some_and(|b| b <= now) {
+                    state.blocked_until = None;
+                }
+                match state.blocked_until {
+                    None => return Ok(()),
+                    Some(until) => until,
+                }
+            };
+            self.check_deadline(until, now, deadline)?;
+            sleep_until(until).await;
+        }
+    }
+
     /// Learns from a provider's answer (rules 2 and 3).
     pub fn observe(&self, response: &UpstreamResponse) {
         let now = Instant::now();
@@ -784,6 +815,27 @@ impl<T: Transport> Transport for Quota<T> {
         }
         drop(admission);
         result
+    }
+}
+
+/// The last check before the wire, under the bulkhead: see
+/// [`QuotaTracker::hold_while_told_to_wait`].
+pub struct RetryAfterGate<T> {
+    inner: T,
+    tracker: Arc<QuotaTracker>,
+}
+
+impl<T> RetryAfterGate<T> {
+    pub fn new(inner: T, tracker: Arc<QuotaTracker>) -> Self {
+        RetryAfterGate { inner, tracker }
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Transport for RetryAfterGate<T> {
+    async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
+        self.tracker.hold_while_told_to_wait().await?;
+        self.inner.send(request).await
     }
 }
 

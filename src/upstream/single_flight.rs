@@ -15,7 +15,8 @@ use futures_util::FutureExt;
 use super::deadline::Deadline;
 use futures_util::future::{BoxFuture, Shared};
 
-type Pending<V> = Shared<BoxFuture<'static, Option<V>>>;
+/// One key's fetch, to be awaited by anyone who wants its value (`None`: not returned).
+pub type Pending<V> = Shared<BoxFuture<'static, Option<V>>>;
 
 pub struct SingleFlight<K, V> {
     in_flight: Arc<Mutex<HashMap<K, Pending<V>>>>,
@@ -37,6 +38,22 @@ where
     /// Values for `keys`: keys already being fetched wait for that fetch; the rest are fetched
     /// together by one call of `fetch`. A key that `fetch` does not return is absent.
     pub async fn load_many<F, Fut>(&self, keys: &[K], fetch: F) -> HashMap<K, V>
+    where
+        F: FnOnce(Vec<K>) -> Fut,
+        Fut: Future<Output = HashMap<K, V>> + Send + 'static,
+    {
+        let mut out = HashMap::with_capacity(keys.len());
+        for (key, pending) in self.join(keys, fetch) {
+            if let Some(value) = pending.await {
+                out.insert(key, value);
+            }
+        }
+        out
+    }
+
+    /// The fetches for `keys`, joined or started now (without waiting for them): for callers
+    /// that keep them, as a request does so that asking again never starts a second fetch.
+    pub fn join<F, Fut>(&self, keys: &[K], fetch: F) -> Vec<(K, Pending<V>)>
     where
         F: FnOnce(Vec<K>) -> Fut,
         Fut: Future<Output = HashMap<K, V>> + Send + 'static,
@@ -85,13 +102,7 @@ where
                 waits.push((key, pending));
             }
         }
-        let mut out = HashMap::with_capacity(waits.len());
-        for (key, pending) in waits {
-            if let Some(value) = pending.await {
-                out.insert(key, value);
-            }
-        }
-        out
+        waits
     }
 }
 

@@ -120,3 +120,39 @@ pub fn operation(name: &str) -> String {
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
+
+/// Additions for the resilience tests.
+impl TestGateway {
+    /// POSTs a query with the `x-switchyard-deadline-ms` header, asking for a shorter deadline.
+    pub async fn query_within(&self, query: &str, variables: Value, deadline_ms: u64) -> Answer {
+        let request = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .header("content-type", "application/json")
+            .header("x-switchyard-deadline-ms", deadline_ms.to_string())
+            .body(json!({ "query": query, "variables": variables }).to_string());
+        answer(request.send().await.expect("gateway answers")).await
+    }
+
+    /// `GET /readyz`: its status and body.
+    pub async fn readyz(&self) -> Answer {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.base_url))
+            .send()
+            .await
+            .expect("gateway answers /readyz");
+        answer(response).await
+    }
+
+    /// One provider's entry in a `/readyz` body.
+    pub async fn readiness_of(&self, provider: &str) -> (u16, Value) {
+        let ready = self.readyz().await;
+        let entry = ready.body["providers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["provider"] == provider))
+            .unwrap_or_else(|| panic!("/readyz lists no {provider}: {}", ready.body))
+            .clone();
+        (ready.status, entry)
+    }
+}
