@@ -13,7 +13,10 @@ use providers::inventory::{self, Warehouse};
 use providers::reviews::{self, ReviewsVendor};
 use tokio::task::JoinHandle;
 
+use crate::cache::entity::CachePolicy;
+use crate::config::ProviderCacheConfig;
 use crate::config::{Config, ConfigError, ProviderConfig, credential};
+use crate::graphql::loaders::Caches;
 use crate::graphql::{Providers, build_schema};
 use crate::http::{self, AppState};
 use crate::sandbox::Sandboxes;
@@ -85,6 +88,9 @@ impl App {
             catalog_fan_out: p.catalog.max_in_flight,
             reviews_fan_out: p.reviews.max_in_flight,
             in_flight: Arc::default(),
+            caches: Arc::new(Caches::new(config.cache.max_bytes, |name| {
+                cache_policy(config.providers.get(name).map(|p| &p.cache))
+            })),
             upstreams: Arc::new(upstreams),
             optional_fields: Arc::new(config.server.optional_fields.iter().cloned().collect()),
         };
@@ -168,4 +174,27 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningGateway> {
         sandboxes,
         task,
     })
+}
+
+/// How long NOT_FOUND answers are remembered: short, so that a new entity shows up soon.
+const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn cache_policy(config: Option<&ProviderCacheConfig>) -> CachePolicy {
+    let secs = std::time::Duration::from_secs;
+    match config {
+        Some(c) => CachePolicy {
+            enabled: c.enabled,
+            ttl: secs(c.ttl_s),
+            swr: secs(c.swr_s),
+            max_stale: secs(c.max_stale_s),
+            negative_ttl: NEGATIVE_TTL,
+        },
+        None => CachePolicy {
+            enabled: false,
+            ttl: secs(0),
+            swr: secs(0),
+            max_stale: secs(0),
+            negative_ttl: NEGATIVE_TTL,
+        },
+    }
 }

@@ -18,6 +18,7 @@ const ENV_PREFIX: &str = "SWITCHYARD__";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    pub cache: CacheConfig,
     pub sandbox: SandboxConfig,
     pub providers: ProvidersConfig,
 }
@@ -37,6 +38,39 @@ pub struct ServerConfig {
     /// Provider-backed fields shed first when their provider's quota runs low
     /// (`Type.field`, e.g. `Product.reviews`).
     pub optional_fields: Vec<String>,
+}
+
+/// The shared entity cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory bound of each entity's cache, in bytes of cached values.
+    pub max_bytes: u64,
+}
+
+/// How long one provider's entities are served from the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderCacheConfig {
+    pub enabled: bool,
+    /// Fresh for this long, unless the upstream says longer (Cache-Control, Expires).
+    pub ttl_s: u64,
+    /// After that, served at once while one background refresh runs (stale-while-revalidate).
+    pub swr_s: u64,
+    /// Up to this age, served when a fresh fetch fails (stale-if-error), and listed in the
+    /// response's `extensions.stale`.
+    pub max_stale_s: u64,
+}
+
+impl ProviderCacheConfig {
+    fn new(ttl_s: u64, swr_s: u64, max_stale_s: u64) -> Self {
+        ProviderCacheConfig {
+            enabled: true,
+            ttl_s,
+            swr_s,
+            max_stale_s,
+        }
+    }
 }
 
 /// Where `switchyard sandbox` serves the simulated upstreams. (A gateway whose providers say
@@ -85,6 +119,7 @@ pub struct ProviderConfig {
     pub critical: bool,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
+    pub cache: ProviderCacheConfig,
     /// The provider's real quota; absent for providers that publish none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaConfig>,
@@ -189,6 +224,9 @@ impl Default for Config {
                 deadline_ms: 10_000,
                 optional_fields: vec!["Product.reviews".into()],
             },
+            cache: CacheConfig {
+                max_bytes: 64 * 1024 * 1024,
+            },
             sandbox: SandboxConfig {
                 host: [127, 0, 0, 1].into(),
                 ports: SandboxPorts {
@@ -203,18 +241,22 @@ impl Default for Config {
                 // DummyJSON: 100 requests per 10 s per IP.
                 catalog: ProviderConfig {
                     quota: QuotaConfig::new(100, 10),
+                    cache: ProviderCacheConfig::new(300, 60, 86_400),
                     ..ProviderConfig::sandbox(16)
                 },
                 // Frankfurter publishes no quota. Not critical: ExchangeRate-API answers
                 // when it fails.
+                // Rates change once a day.
                 frankfurter: ProviderConfig {
                     critical: false,
+                    cache: ProviderCacheConfig::new(3600, 600, 7 * 86_400),
                     ..ProviderConfig::sandbox(8)
                 },
                 // ExchangeRate-API asks for no more than hourly calls; it rate-limits far
                 // beyond that, at a limit it does not publish.
                 erapi: ProviderConfig {
                     critical: false,
+                    cache: ProviderCacheConfig::new(3600, 600, 7 * 86_400),
                     ..ProviderConfig::sandbox(8)
                 },
                 inventory: ProviderConfig {
@@ -223,6 +265,8 @@ impl Default for Config {
                         ("client_secret".into(), "INVENTORY_CLIENT_SECRET".into()),
                     ]),
                     quota: QuotaConfig::new(20, 1),
+                    // Stock moves: the service says max-age=5.
+                    cache: ProviderCacheConfig::new(5, 5, 600),
                     ..ProviderConfig::sandbox(16)
                 },
                 // The vendor answers 503 past 8 concurrent calls per key; 600 per minute.
@@ -230,6 +274,7 @@ impl Default for Config {
                     credentials: BTreeMap::from([("api_key".into(), "REVIEWS_API_KEY".into())]),
                     critical: false,
                     quota: QuotaConfig::new(600, 60),
+                    cache: ProviderCacheConfig::new(300, 300, 86_400),
                     ..ProviderConfig::sandbox(8)
                 },
             },
@@ -247,6 +292,7 @@ impl ProviderConfig {
             max_body_bytes: 10 * 1024 * 1024,
             credentials: BTreeMap::new(),
             critical: true,
+            cache: ProviderCacheConfig::new(60, 60, 3600),
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             quota: None,
@@ -295,6 +341,12 @@ impl ProviderConfig {
                 ))
             }
         };
+        if self.cache.max_stale_s < self.cache.ttl_s + self.cache.swr_s {
+            return Err(ConfigError::invalid(
+                key("cache.max_stale_s"),
+                "must be at least cache.ttl_s + cache.swr_s",
+            ));
+        }
         positive("retry.max_attempts", self.retry.max_attempts.into())?;
         positive("retry.base_ms", self.retry.base_ms)?;
         if self.retry.cap_ms < self.retry.base_ms {
@@ -398,6 +450,12 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        if self.cache.max_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "cache.max_bytes",
+                "must be greater than 0",
+            ));
+        }
         if self.server.deadline_ms == 0 {
             return Err(ConfigError::invalid(
                 "server.deadline_ms",
@@ -469,6 +527,10 @@ impl Config {
 }
 
 impl ProvidersConfig {
+    pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &ProviderConfig)> {
         [
             ("catalog", &self.catalog),

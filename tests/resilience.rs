@@ -122,7 +122,7 @@ async fn connection_refused_is_unavailable_after_one_retry() {
     // SAFETY: set before the gateway starts, to a value no one else reads; std serialises its
     // own environment reads, and nothing in these tests reads the environment through libc.
     unsafe { std::env::set_var(KEY_VAR, "resilience-test-key") };
-    let mut config = Config::default();
+    let mut config = support::uncached();
     config.providers.reviews.base_url = refused_url();
     config
         .providers
@@ -155,7 +155,7 @@ async fn connection_refused_is_unavailable_after_one_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_never_answers_times_out_per_attempt() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     config.providers.reviews.timeout_ms = 300;
     let gw = TestGateway::start_with(config).await;
     gw.set_faults(
@@ -186,7 +186,7 @@ async fn a_provider_that_never_answers_times_out_per_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_slower_than_the_timeout_times_out() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     config.providers.reviews.timeout_ms = 300;
     let gw = TestGateway::start_with(config).await;
     gw.set_faults(
@@ -219,7 +219,7 @@ async fn a_provider_slower_than_the_timeout_times_out() {
 async fn a_429_holds_every_call_until_its_retry_after(http_date: bool) {
     const RETRY_AFTER_S: u64 = 3;
     const DEADLINE_MS: u64 = 1000;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     // While the provider holds every call its quota counts as spent, which would shed the
     // optional `Product.reviews` before it reaches the quota; this test is about the quota.
     config.server.optional_fields.clear();
@@ -307,7 +307,7 @@ async fn a_429_with_retry_after_http_date_holds_calls_until_then() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_500s_are_mostly_absorbed_by_retries_within_the_budget() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     let reviews = &mut config.providers.reviews;
     // At 30 % failures a 20-call window reaches the default 50 % now and then, and the open
     // breaker would hide what this test is about (retries): open only on a far worse rate.
@@ -399,7 +399,7 @@ async fn random_500s_are_mostly_absorbed_by_retries_within_the_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_full_outage_retries_stop_at_the_budget() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     let reviews = &mut config.providers.reviews;
     // The breaker would stop the calls first; here the budget alone must.
     reviews.breaker.window = 100_000;
@@ -447,7 +447,7 @@ async fn in_a_full_outage_retries_stop_at_the_budget() {
 /// call: a bad body is not worth asking for again.
 async fn a_bad_body_fails_once(plan: FaultPlan) {
     let _load = LOAD.lock().await;
-    let gw = TestGateway::start().await;
+    let gw = TestGateway::start_with(support::uncached()).await;
     gw.set_faults("reviews", plan);
     let answer = gw.query(PRODUCT, json!({})).await;
     assert_reviews_failed(&answer, "UPSTREAM_BAD_RESPONSE", false);
@@ -481,7 +481,7 @@ async fn a_truncated_body_is_a_bad_response() {
 async fn a_body_over_the_cap_is_a_bad_response_and_reading_stops_there() {
     let _load = LOAD.lock().await;
     const CAP: usize = 200;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     config.providers.reviews.max_body_bytes = CAP;
     let gw = TestGateway::start_with(config).await;
 
@@ -558,7 +558,7 @@ async fn a_body_over_the_cap_is_a_bad_response_and_reading_stops_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_reset_mid_body_is_unavailable_and_retried() {
     let _load = LOAD.lock().await;
-    let gw = TestGateway::start().await;
+    let gw = TestGateway::start_with(support::uncached()).await;
     gw.set_faults(
         "reviews",
         FaultPlan {
@@ -581,7 +581,7 @@ async fn a_connection_reset_mid_body_is_unavailable_and_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_is_an_auth_error_never_retried_and_never_opens_the_breaker() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     // A breaker that would open after two failures, were 401s counted.
     let breaker = &mut config.providers.reviews.breaker;
     breaker.window = 4;
@@ -618,7 +618,7 @@ async fn a_401_is_an_auth_error_never_retried_and_never_opens_the_breaker() {
 async fn after_an_outage_the_breaker_opens_then_probes_and_closes() {
     let _load = LOAD.lock().await;
     const OPEN_MS: u64 = 300;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     let inventory = &mut config.providers.inventory;
     assert!(inventory.critical);
     inventory.breaker.window = 4;
@@ -733,7 +733,7 @@ async fn a_post_without_an_idempotency_key_is_never_retried() {
     let (addr, server) = serve(sandbox.router, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("inventory sandbox");
-    let config = Config::default().providers.inventory;
+    let config = support::uncached().providers.inventory;
     assert_eq!(config.retry.max_attempts, 2);
     let (transport, _health) =
         switchyard::upstream::transport_for("inventory", &format!("http://{addr}"), &config)
@@ -946,7 +946,7 @@ fn tally(outcomes: &[Outcome]) -> BTreeMap<&str, usize> {
 async fn under_ten_times_its_quota_the_inventory_gets_no_more_than_its_quota() {
     let _load = LOAD.lock().await;
     const BURSTS: usize = 20; // 2 s
-    let mut config = Config::default();
+    let mut config = support::uncached();
     // Out of the way: what the breaker makes of this load is the next test's subject.
     config.providers.inventory.breaker.window = 100_000;
     config.providers.inventory.breaker.min_calls = 100_000;
@@ -1038,7 +1038,7 @@ async fn under_ten_times_its_quota_the_inventory_gets_no_more_than_its_quota() {
 async fn quota_pressure_does_not_open_a_healthy_providers_breaker() {
     let _load = LOAD.lock().await;
     const BURSTS: usize = 12;
-    let config = Config::default();
+    let config = support::uncached();
     let breaker = config.providers.inventory.breaker.clone();
     // A healthy provider that takes 150 ms to answer (its timeout is 2 s).
     let healthy = FaultPlan {
@@ -1064,7 +1064,7 @@ async fn quota_pressure_does_not_open_a_healthy_providers_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_provider_does_not_slow_queries_that_do_not_use_it() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     let reviews = &mut config.providers.reviews;
     reviews.max_in_flight = 8;
     // Slow, not failing: the calls take their 2 s.
@@ -1140,7 +1140,7 @@ async fn a_slow_provider_does_not_slow_queries_that_do_not_use_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn optional_fields_are_shed_first_when_the_quota_runs_low() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     config.server.optional_fields = vec!["Product.reviews".into()];
     config.providers.reviews.quota = Some(QuotaConfig {
         limit: 10,
@@ -1231,7 +1231,7 @@ async fn optional_fields_are_shed_first_when_the_quota_runs_low() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fx_failover_skips_a_primary_whose_breaker_is_open() {
     let _load = LOAD.lock().await;
-    let mut config = Config::default();
+    let mut config = support::uncached();
     let breaker = &mut config.providers.frankfurter.breaker;
     breaker.window = 2;
     breaker.min_calls = 2;

@@ -168,7 +168,7 @@ async fn a_failing_provider_nulls_only_its_own_fields() {
 
 #[tokio::test]
 async fn fx_fails_over_when_the_primary_is_down() {
-    let gw = TestGateway::start().await;
+    let gw = TestGateway::start_with(support::uncached()).await;
     gw.set_faults(
         "frankfurter",
         FaultPlan {

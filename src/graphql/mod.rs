@@ -11,6 +11,7 @@ mod product;
 mod query;
 mod reviews;
 mod shedding;
+pub mod stale;
 mod stock;
 pub mod tick;
 
@@ -40,6 +41,8 @@ pub struct Providers {
     pub reviews_fan_out: usize,
     /// Fetches in flight, shared by all requests.
     pub in_flight: Arc<loaders::InFlight>,
+    /// The shared entity caches.
+    pub caches: Arc<loaders::Caches>,
     /// Each provider's breaker, quota and last error.
     pub upstreams: Arc<Upstreams>,
     /// Fields shed first when their provider's quota runs low (`Type.field`).

@@ -105,6 +105,7 @@ impl Product {
             return Ok(None);
         };
         let rates = rates?;
+        loaders.stale.used(ctx, "rates", &list.currency);
         match rates.rate(to) {
             Some(rate) => Ok(Some(Money(list.convert(to, rate)))),
             None => Err(bad_user_input(format!(
@@ -119,7 +120,11 @@ impl Product {
         shed_if_optional(ctx, "Product.stock", "inventory")?;
         let loaders = ctx.data::<Loaders>()?;
         let Ok(stock) = loaders.stock.load_one(self.0.sku.clone()).await;
-        Ok(stock.transpose()?.map(Stock))
+        let stock = stock.transpose()?;
+        if stock.is_some() {
+            loaders.stale.used(ctx, "stock", &self.0.sku);
+        }
+        Ok(stock.map(Stock))
     }
 
     /// A page of reviews, newest first (`first` at most 20).
@@ -165,7 +170,11 @@ impl Product {
             limit: first.unsigned_abs(),
             cursor: after,
         };
-        let Ok(page) = loaders.reviews.load_one(request).await;
-        Ok(page.transpose()?)
+        let Ok(page) = loaders.reviews.load_one(request.clone()).await;
+        let page = page.transpose()?;
+        if page.is_some() {
+            loaders.stale.used(ctx, "reviews", &request);
+        }
+        Ok(page)
     }
 }

@@ -51,29 +51,19 @@ impl Query {
         }
         let limit = first.min(MAX_PAGE) as usize;
         let offset = offset_after(after.as_deref())?;
-        let providers = ctx.data::<Providers>()?;
         let query = ProductQuery {
             offset,
             limit,
             category: category.filter(|c| !c.trim().is_empty()),
             search: search.filter(|s| !s.trim().is_empty()),
         };
-        let page = if limit == 0 {
-            // Only the count is wanted; one item is the least the catalog can be asked for.
-            let mut probe = providers
-                .catalog
-                .products(&ProductQuery { limit: 1, ..query })
-                .await
-                .map_err(|e| ProviderFailure::new("catalog", e))?;
-            probe.products.clear();
-            probe
-        } else {
-            providers
-                .catalog
-                .products(&query)
-                .await
-                .map_err(|e| ProviderFailure::new("catalog", e))?
+        let loaders = ctx.data::<Loaders>()?;
+        let Ok(page) = loaders.pages.load_one(query.clone()).await;
+        let Some(page) = page else {
+            return Err(bad_user_input("the catalog has no such list"));
         };
+        let page = page?;
+        loaders.stale.used(ctx, "pages", &query);
         let count = page.products.len();
         let edges: Vec<ProductEdge> = page
             .products
@@ -104,7 +94,11 @@ impl Query {
         let loaders = ctx.data::<Loaders>()?;
         let Ok(product) = loaders.products.load_one(id).await;
         match product {
-            Some(result) => Ok(result?.map(Product)),
+            Some(result) => {
+                let product = result?;
+                loaders.stale.used(ctx, "products", &id);
+                Ok(Some(Product(product)))
+            }
             None => Ok(None),
         }
     }
@@ -140,6 +134,7 @@ impl Query {
         let Some(rates) = rates else {
             return Ok(None);
         };
+        loaders.stale.used(ctx, "rates", &base);
         Ok(Some(ExchangeRates {
             rates: rates?,
             symbols: symbols.map(|s| s.into_iter().map(Into::into).collect()),

@@ -240,7 +240,9 @@ async fn execute(
         return rejection.into_response(as_type);
     }
     let tick = ExecutionTick::default();
-    let request = request.data(Loaders::new(&state.providers, &tick));
+    let loaders = Loaders::new(&state.providers, &tick);
+    let stale = loaders.stale.clone();
+    let request = request.data(loaders);
     let schema = state.schema.clone();
     let deadline = Instant::now() + deadline;
     let response = Deadline::scope(
@@ -262,6 +264,15 @@ async fn execute(
             .into_response(as_type);
         }
     };
+    let stale = stale.entries();
+    if !stale.is_empty()
+        && let Some(obj) = body.as_object_mut()
+    {
+        let extensions = obj.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions.insert("stale".into(), Value::Array(stale));
+        }
+    }
     let default_code = if request_error {
         "GRAPHQL_VALIDATION_FAILED"
     } else {

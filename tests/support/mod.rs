@@ -156,3 +156,19 @@ impl TestGateway {
         (ready.status, entry)
     }
 }
+
+/// The default config with every provider's cache off: for tests of what happens on the way
+/// to a provider, which a cached answer would hide.
+pub fn uncached() -> Config {
+    let mut config = Config::default();
+    for provider in [
+        &mut config.providers.catalog,
+        &mut config.providers.frankfurter,
+        &mut config.providers.erapi,
+        &mut config.providers.inventory,
+        &mut config.providers.reviews,
+    ] {
+        provider.cache.enabled = false;
+    }
+    config
+}

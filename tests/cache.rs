@@ -1,0 +1,162 @@
+//! The shared entity cache, end to end: warm queries cost no upstream call, concurrent cold
+//! queries share fetches, expired entries stand in for failed fetches (and say so), stale
+//! ones are refreshed in the background, and NOT_FOUND is remembered briefly.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use providers::sandbox::FaultPlan;
+use serde_json::{Value, json};
+use support::{TestGateway, operation};
+use switchyard::config::Config;
+
+const ALL: [&str; 5] = ["catalog", "frankfurter", "erapi", "inventory", "reviews"];
+
+fn total_calls(gw: &TestGateway) -> u64 {
+    ALL.iter().map(|p| gw.sandbox(p).total()).sum()
+}
+
+#[tokio::test]
+async fn a_warm_storefront_query_makes_no_upstream_call() {
+    let gw = TestGateway::start().await;
+    let cold = gw.query(&operation("storefront"), json!({})).await;
+    assert!(cold.body.get("errors").is_none(), "{}", cold.body);
+    assert!(total_calls(&gw) > 20);
+    gw.reset_counters();
+    let warm = gw.query(&operation("storefront"), json!({})).await;
+    assert_eq!(warm.body, cold.body);
+    assert_eq!(total_calls(&gw), 0, "{:?}", ALL.map(|p| gw.calls(p)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_identical_cold_queries_fetch_each_key_once() {
+    let gw = Arc::new(TestGateway::start().await);
+    let query = r#"{ product(id: "5") { title stock { available } reviewSummary { count } price(currency: EUR) { amount } } }"#;
+    let answers = futures_util::future::join_all((0..100).map(|_| {
+        let gw = gw.clone();
+        async move { gw.query(query, json!({})).await }
+    }))
+    .await;
+    for answer in &answers {
+        assert!(answer.body.get("errors").is_none(), "{}", answer.body);
+        assert_eq!(answer.body, answers[0].body);
+    }
+    assert_eq!(gw.calls_to("catalog", "GET /products/{id}"), 1);
+    assert_eq!(gw.calls_to("inventory", "GET /v2/stock"), 1);
+    assert_eq!(gw.sandbox("reviews").total(), 1);
+    assert_eq!(gw.calls_to("frankfurter", "GET /v1/latest"), 1);
+}
+
+/// Reviews always expired (ttl 0, no revalidation window) but kept for an hour: every query
+/// asks the vendor, and when it fails the last answer stands in.
+fn reviews_expire_at_once(swr_s: u64) -> Config {
+    let mut config = Config::default();
+    let cache = &mut config.providers.reviews.cache;
+    cache.ttl_s = 0;
+    cache.swr_s = swr_s;
+    cache.max_stale_s = 3600;
+    config
+}
+
+#[tokio::test]
+async fn an_expired_entry_stands_in_for_a_failed_fetch_and_is_listed_as_stale() {
+    let gw = TestGateway::start_with(reviews_expire_at_once(0)).await;
+    let query = r#"{ product(id: "1") { title reviewSummary { count average } } }"#;
+    let fresh = gw.query(query, json!({})).await;
+    assert!(fresh.body.get("extensions").is_none(), "{}", fresh.body);
+    gw.set_faults(
+        "reviews",
+        FaultPlan {
+            outage: true,
+            ..FaultPlan::default()
+        },
+    );
+    let calls_before = gw.sandbox("reviews").total();
+    let stale = gw.query(query, json!({})).await;
+    assert!(stale.body.get("errors").is_none(), "{}", stale.body);
+    assert_eq!(stale.body["data"], fresh.body["data"]);
+    assert!(
+        gw.sandbox("reviews").total() > calls_before,
+        "a fresh fetch was tried"
+    );
+    let listed = stale.body["extensions"]["stale"]
+        .as_array()
+        .expect("extensions.stale");
+    assert_eq!(listed.len(), 1, "{}", stale.body);
+    assert_eq!(listed[0]["path"], json!(["product", "reviewSummary"]));
+    assert_eq!(listed[0]["provider"], "reviews");
+    assert_eq!(listed[0]["reason"], "UPSTREAM_UNAVAILABLE");
+    assert!(listed[0]["ageMs"].is_u64());
+
+    // Without anything cached, the failure shows as usual.
+    let uncached = gw
+        .query(
+            r#"{ product(id: "2") { reviewSummary { count } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        uncached.body["data"]["product"]["reviewSummary"],
+        Value::Null
+    );
+    assert_eq!(
+        uncached.body["errors"][0]["extensions"]["code"],
+        "UPSTREAM_UNAVAILABLE"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_entry_is_served_at_once_and_refreshed_once_in_the_background() {
+    let gw = TestGateway::start_with(reviews_expire_at_once(3600)).await;
+    let query = r#"{ product(id: "1") { reviewSummary { count } } }"#;
+    let first = gw.query(query, json!({})).await;
+    assert_eq!(gw.sandbox("reviews").total(), 1);
+    // The vendor is now slow: a stale answer must not wait for it.
+    gw.set_faults(
+        "reviews",
+        FaultPlan {
+            latency_ms: 3000,
+            ..FaultPlan::default()
+        },
+    );
+    let started = Instant::now();
+    let second = gw.query(query, json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "waited for the refresh"
+    );
+    assert_eq!(
+        second.body, first.body,
+        "served from the cache, not listed as stale"
+    );
+    // One background refresh, however many queries see the stale entry meanwhile.
+    for _ in 0..5 {
+        gw.query(query, json!({})).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.sandbox("reviews").total() < 2 {
+        assert!(Instant::now() < deadline, "no refresh reached the vendor");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.sandbox("reviews").total(), 2);
+}
+
+#[tokio::test]
+async fn not_found_is_remembered_briefly() {
+    let gw = TestGateway::start().await;
+    for _ in 0..3 {
+        let answer = gw
+            .query(r#"{ product(id: "9999") { title } }"#, json!({}))
+            .await;
+        assert_eq!(
+            answer.body["data"]["product"],
+            Value::Null,
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.get("errors").is_none());
+    }
+    assert_eq!(gw.calls_to("catalog", "GET /products/{id}"), 1);
+}
