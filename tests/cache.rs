@@ -49,11 +49,11 @@ async fn a_hundred_identical_cold_queries_fetch_each_key_once() {
     assert_eq!(gw.calls_to("frankfurter", "GET /v1/latest"), 1);
 }
 
-/// Reviews always expired (ttl 0, no revalidation window) but kept for an hour: every query
-/// asks the vendor, and when it fails the last answer stands in.
-fn reviews_expire_at_once(swr_s: u64) -> Config {
+/// Catalog entries past their freshness at once (ttl 0; DummyJSON sends no freshness of its
+/// own that would win) but kept for an hour.
+fn catalog_expires_at_once(swr_s: u64) -> Config {
     let mut config = Config::default();
-    let cache = &mut config.providers.reviews.cache;
+    let cache = &mut config.providers.catalog.cache;
     cache.ttl_s = 0;
     cache.swr_s = swr_s;
     cache.max_stale_s = 3600;
@@ -62,45 +62,45 @@ fn reviews_expire_at_once(swr_s: u64) -> Config {
 
 #[tokio::test]
 async fn an_expired_entry_stands_in_for_a_failed_fetch_and_is_listed_as_stale() {
-    let gw = TestGateway::start_with(reviews_expire_at_once(0)).await;
-    let query = r#"{ product(id: "1") { title reviewSummary { count average } } }"#;
+    let gw = TestGateway::start_with(catalog_expires_at_once(0)).await;
+    let query = r#"{ product(id: "1") { title brand } }"#;
     let fresh = gw.query(query, json!({})).await;
     assert!(fresh.body.get("extensions").is_none(), "{}", fresh.body);
     gw.set_faults(
-        "reviews",
+        "catalog",
         FaultPlan {
             outage: true,
             ..FaultPlan::default()
         },
     );
-    let calls_before = gw.sandbox("reviews").total();
+    let calls_before = gw.sandbox("catalog").total();
     let stale = gw.query(query, json!({})).await;
     assert!(stale.body.get("errors").is_none(), "{}", stale.body);
     assert_eq!(stale.body["data"], fresh.body["data"]);
     assert!(
-        gw.sandbox("reviews").total() > calls_before,
+        gw.sandbox("catalog").total() > calls_before,
         "a fresh fetch was tried"
     );
     let listed = stale.body["extensions"]["stale"]
         .as_array()
         .expect("extensions.stale");
     assert_eq!(listed.len(), 1, "{}", stale.body);
-    assert_eq!(listed[0]["path"], json!(["product", "reviewSummary"]));
-    assert_eq!(listed[0]["provider"], "reviews");
+    assert_eq!(listed[0]["path"], json!(["product"]));
+    assert_eq!(listed[0]["provider"], "catalog");
     assert_eq!(listed[0]["reason"], "UPSTREAM_UNAVAILABLE");
     assert!(listed[0]["ageMs"].is_u64());
+    let stale_get = get(&gw, query, None).await;
+    assert_eq!(
+        header(&stale_get, "cache-control"),
+        "no-store",
+        "stale data is not stored"
+    );
 
     // Without anything cached, the failure shows as usual.
     let uncached = gw
-        .query(
-            r#"{ product(id: "2") { reviewSummary { count } } }"#,
-            json!({}),
-        )
+        .query(r#"{ product(id: "2") { title } }"#, json!({}))
         .await;
-    assert_eq!(
-        uncached.body["data"]["product"]["reviewSummary"],
-        Value::Null
-    );
+    assert_eq!(uncached.body["data"]["product"], Value::Null);
     assert_eq!(
         uncached.body["errors"][0]["extensions"]["code"],
         "UPSTREAM_UNAVAILABLE"
@@ -109,13 +109,13 @@ async fn an_expired_entry_stands_in_for_a_failed_fetch_and_is_listed_as_stale() 
 
 #[tokio::test]
 async fn a_stale_entry_is_served_at_once_and_refreshed_once_in_the_background() {
-    let gw = TestGateway::start_with(reviews_expire_at_once(3600)).await;
-    let query = r#"{ product(id: "1") { reviewSummary { count } } }"#;
+    let gw = TestGateway::start_with(catalog_expires_at_once(3600)).await;
+    let query = r#"{ product(id: "1") { title } }"#;
     let first = gw.query(query, json!({})).await;
-    assert_eq!(gw.sandbox("reviews").total(), 1);
-    // The vendor is now slow: a stale answer must not wait for it.
+    assert_eq!(gw.sandbox("catalog").total(), 1);
+    // The catalog is now slow: a stale answer must not wait for it.
     gw.set_faults(
-        "reviews",
+        "catalog",
         FaultPlan {
             latency_ms: 3000,
             ..FaultPlan::default()
@@ -136,11 +136,11 @@ async fn a_stale_entry_is_served_at_once_and_refreshed_once_in_the_background() 
         gw.query(query, json!({})).await;
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.sandbox("reviews").total() < 2 {
-        assert!(Instant::now() < deadline, "no refresh reached the vendor");
+    while gw.sandbox("catalog").total() < 2 {
+        assert!(Instant::now() < deadline, "no refresh reached the catalog");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(gw.sandbox("reviews").total(), 2);
+    assert_eq!(gw.sandbox("catalog").total(), 2);
 }
 
 #[tokio::test]
@@ -159,4 +159,83 @@ async fn not_found_is_remembered_briefly() {
         assert!(answer.body.get("errors").is_none());
     }
     assert_eq!(gw.calls_to("catalog", "GET /products/{id}"), 1);
+}
+
+async fn get(gw: &TestGateway, query: &str, etag: Option<&str>) -> reqwest::Response {
+    let mut request = gw
+        .client
+        .get(format!("{}/graphql", gw.base_url))
+        .query(&[("query", query)]);
+    if let Some(tag) = etag {
+        request = request.header("if-none-match", tag);
+    }
+    request.send().await.expect("gateway answers")
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn max_age(cache_control: &str) -> u64 {
+    cache_control
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no max-age in {cache_control:?}"))
+}
+
+#[tokio::test]
+async fn responses_carry_the_least_freshness_of_their_fields_and_an_etag() {
+    let gw = TestGateway::start().await;
+    // Rates only: Frankfurter says max-age=86400, which wins over the configured hour.
+    let rates = get(&gw, "{ exchangeRates(base: USD) { date } }", None).await;
+    assert_eq!(rates.status(), 200);
+    let cc = header(&rates, "cache-control");
+    assert!(cc.starts_with("public"), "{cc}");
+    assert!(max_age(&cc) > 3600, "{cc}");
+
+    // Stock is fresh for 5 s: the page is, at most, too.
+    let page = "{ products(first: 3) { edges { node { title stock { available } } } } }";
+    let first = get(&gw, page, None).await;
+    let cc = header(&first, "cache-control");
+    assert!(max_age(&cc) <= 5, "{cc}");
+    let tag = header(&first, "etag");
+    assert!(tag.starts_with('"'), "{tag:?}");
+    let body = first.text().await.unwrap();
+
+    // A revalidation with the tag: 304, no body, no upstream call.
+    gw.reset_counters();
+    let again = get(&gw, page, Some(&tag)).await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(header(&again, "etag"), tag);
+    assert!(again.text().await.unwrap().is_empty());
+    assert_eq!(total_calls(&gw), 0);
+    let other = get(&gw, page, Some("\"something-else\"")).await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.text().await.unwrap(), body);
+}
+
+#[tokio::test]
+async fn responses_with_errors_are_not_stored() {
+    let gw = TestGateway::start().await;
+    gw.set_faults(
+        "reviews",
+        FaultPlan {
+            outage: true,
+            ..FaultPlan::default()
+        },
+    );
+    let failed = get(
+        &gw,
+        r#"{ product(id: "3") { title reviewSummary { count } } }"#,
+        None,
+    )
+    .await;
+    assert_eq!(header(&failed, "cache-control"), "no-store");
+    assert!(header(&failed, "etag").is_empty());
 }

@@ -168,6 +168,20 @@ where
         &self.policy
     }
 
+    /// How much longer `key`'s entry (value or NOT_FOUND) stays fresh; `None` when it is
+    /// not fresh or not cached.
+    pub fn freshness_left(&self, key: &K) -> Option<Duration> {
+        if !self.policy.enabled {
+            return None;
+        }
+        let entry = self.inner.get(key)?;
+        let age = Instant::now().saturating_duration_since(entry.stored_at);
+        entry
+            .fresh_for
+            .checked_sub(age)
+            .filter(|left| !left.is_zero())
+    }
+
     pub fn lookup(&self, key: &K) -> Lookup<V> {
         if !self.policy.enabled {
             return Lookup::Miss;

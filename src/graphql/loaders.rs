@@ -26,6 +26,7 @@ use super::stale::{StaleReport, Staleness};
 use super::tick::ExecutionTick;
 use crate::cache::entity::{CachePolicy, EntityCache, Lookup};
 use crate::upstream::deadline::Deadline;
+use crate::upstream::freshness;
 use crate::upstream::single_flight::{Pending, SingleFlight};
 
 pub type Loaded<T> = Result<T, ProviderFailure>;
@@ -287,14 +288,18 @@ fn stale_if_error(error: &ProviderError) -> bool {
 
 /// Stores what a fetch returned: values, and a negative entry for keys the provider does not
 /// have (absent from the answer, or NOT_FOUND).
-fn store<K, T>(cache: &EntityCache<K, T>, keys: &[K], results: &HashMap<K, Loaded<T>>)
-where
+fn store<K, T>(
+    cache: &EntityCache<K, T>,
+    keys: &[K],
+    results: &HashMap<K, Loaded<T>>,
+    freshness: Option<Duration>,
+) where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
 {
     for key in keys {
         match results.get(key) {
-            Some(Ok(value)) => cache.insert(key.clone(), value.clone(), None),
+            Some(Ok(value)) => cache.insert(key.clone(), value.clone(), freshness),
             Some(Err(f)) if matches!(f.error, ProviderError::NotFound(_)) => {
                 cache.insert_not_found(key.clone())
             }
@@ -356,11 +361,27 @@ where
     let fetch_and_store = {
         let cache = cache.clone();
         move |keys: Vec<K>| {
-            let cache = cache.clone();
-            let fetched = fetch(keys.clone());
+            let (cache, fetch) = (cache.clone(), fetch.clone());
             async move {
-                let results = fetched.await;
-                store(&cache, &keys, &results);
+                // Looked up again: a fetch that finished between this request's lookup and its
+                // joining the single-flight has stored what it got.
+                let mut results = HashMap::with_capacity(keys.len());
+                let mut missing = Vec::new();
+                for key in keys {
+                    match cache.lookup(&key) {
+                        Lookup::Fresh(value) => {
+                            results.insert(key, Ok(value));
+                        }
+                        Lookup::NotFound => {}
+                        _ => missing.push(key),
+                    }
+                }
+                if !missing.is_empty() {
+                    // What the upstream says of its answers' freshness wins when it says more.
+                    let (fetched, freshness) = freshness::capture(fetch(missing.clone())).await;
+                    store(&cache, &missing, &fetched, freshness);
+                    results.extend(fetched);
+                }
                 results
             }
         }
@@ -375,10 +396,30 @@ where
             }
         });
     }
-    if misses.is_empty() {
-        return out;
+    if !misses.is_empty() {
+        let fetched = memo.load(flight, &misses, fetch_and_store).await;
+        serve_fetched(entity, provider, stale, misses, fetched, expired, &mut out);
     }
-    let fetched = memo.load(flight, &misses, fetch_and_store).await;
+    // The response may be cached as long as the least fresh value it holds.
+    for key in keys {
+        stale.fresh_for(cache.freshness_left(key).unwrap_or_default());
+    }
+    out
+}
+
+/// Fetched values as they are, or an expired entry instead of a failure (stale-if-error).
+fn serve_fetched<K, T>(
+    entity: &'static str,
+    provider: &'static str,
+    stale: &StaleReport,
+    misses: Vec<K>,
+    fetched: HashMap<K, Loaded<T>>,
+    mut expired: HashMap<K, (T, Duration)>,
+    out: &mut HashMap<K, Loaded<T>>,
+) where
+    K: Eq + Hash + Clone + std::fmt::Debug,
+    T: Clone,
+{
     for key in misses {
         match fetched.get(&key) {
             Some(Ok(value)) => {
@@ -404,7 +445,6 @@ where
             None => {}
         }
     }
-    out
 }
 
 /// Calls `fetch` for each key, at most `concurrency` at once: for providers without a batch

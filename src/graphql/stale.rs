@@ -1,7 +1,8 @@
-//! What a response served from expired cache entries: the loaders note each key they answered
-//! with an entry whose fresh fetch failed (stale-if-error), the field that used it adds its
-//! path, and the HTTP layer lists them all in the response's `extensions.stale` (DESIGN's
-//! degradation contract: `[{path, provider, ageMs, reason}]`).
+//! What a response was served from the cache. The loaders note each key they answered with an
+//! expired entry because its fresh fetch failed (stale-if-error), and the field that used it
+//! adds its path: the HTTP layer lists them in the response's `extensions.stale` (DESIGN's
+//! degradation contract: `[{path, provider, ageMs, reason}]`). They also note how long each
+//! value stays fresh, which bounds the response's own `Cache-Control: max-age`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +26,8 @@ pub struct Staleness {
 pub struct StaleReport {
     by_key: Mutex<HashMap<String, Staleness>>,
     entries: Mutex<Vec<Value>>,
+    /// The least time any value served stays fresh; `None` until a value is served.
+    fresh_for: Mutex<Option<Duration>>,
 }
 
 impl StaleReport {
@@ -57,6 +60,17 @@ impl StaleReport {
                 "ageMs": staleness.age.as_millis() as u64,
                 "reason": staleness.reason,
             }));
+    }
+
+    /// A value served stays fresh for `left` more.
+    pub fn fresh_for(&self, left: Duration) {
+        let mut current = self.fresh_for.lock().unwrap_or_else(|e| e.into_inner());
+        *current = Some(current.map_or(left, |c| c.min(left)));
+    }
+
+    /// How long the whole response may be cached: the least freshness of what it holds.
+    pub fn max_age(&self) -> Option<Duration> {
+        *self.fresh_for.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The `extensions.stale` list; empty when every answer was fresh.

@@ -241,7 +241,7 @@ async fn execute(
     }
     let tick = ExecutionTick::default();
     let loaders = Loaders::new(&state.providers, &tick);
-    let stale = loaders.stale.clone();
+    let report = loaders.stale.clone();
     let request = request.data(loaders);
     let schema = state.schema.clone();
     let deadline = Instant::now() + deadline;
@@ -264,7 +264,8 @@ async fn execute(
             .into_response(as_type);
         }
     };
-    let stale = stale.entries();
+    let stale = report.entries();
+    let cacheable = !request_error && response.errors.is_empty() && stale.is_empty();
     if !stale.is_empty()
         && let Some(obj) = body.as_object_mut()
     {
@@ -296,7 +297,58 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    json_response(status, as_type, &body)
+    let cache_control = match report.max_age().map(|d| d.as_secs()) {
+        // Errors and stale data must not be kept by anyone; nor what is fresh for no time.
+        _ if !cacheable => "no-store".to_owned(),
+        Some(secs) if secs > 0 => format!("public, max-age={secs}"),
+        _ => "no-cache".to_owned(),
+    };
+    let text = body.to_string();
+    if status == StatusCode::OK && cacheable {
+        let tag = etag(&text);
+        if if_none_match(headers, &tag) {
+            let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
+            set_caching(not_modified.headers_mut(), &cache_control, Some(&tag));
+            return not_modified;
+        }
+        let mut response = text_response(status, as_type, text);
+        set_caching(response.headers_mut(), &cache_control, Some(&tag));
+        return response;
+    }
+    let mut response = text_response(status, as_type, text);
+    set_caching(response.headers_mut(), &cache_control, None);
+    response
+}
+
+/// A strong validator of the response body: its SHA-1, base64url.
+fn etag(body: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(body.as_bytes());
+    format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
+}
+
+/// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for this header).
+fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == tag)
+}
+
+fn set_caching(headers: &mut HeaderMap, cache_control: &str, etag: Option<&str>) {
+    if let Ok(value) = HeaderValue::from_str(cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    if let Some(value) = etag.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(header::ETAG, value);
+    }
 }
 
 /// The operation that will run, if the document names it unambiguously.
@@ -335,7 +387,11 @@ fn missing_variable(
 }
 
 fn json_response(status: StatusCode, as_type: ResponseType, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    text_response(status, as_type, body.to_string())
+}
+
+fn text_response(status: StatusCode, as_type: ResponseType, text: String) -> Response {
+    let mut response = (status, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(as_type.content_type()),

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use providers::{ProviderError, Transport, UpstreamRequest, UpstreamResponse};
 
 use super::deadline::Deadline;
+use super::freshness;
 use crate::config::ProviderConfig;
 
 pub struct HttpClient {
@@ -62,6 +63,9 @@ impl HttpClient {
                 return Err(self.too_large());
             }
             body.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            freshness::report(&headers);
         }
         Ok(UpstreamResponse {
             status,

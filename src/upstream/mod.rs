@@ -6,6 +6,7 @@ pub mod breaker;
 mod bulkhead;
 mod client;
 pub mod deadline;
+pub mod freshness;
 pub mod health;
 pub mod quota;
 mod retry;
