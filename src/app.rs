@@ -18,7 +18,7 @@ use crate::config::ProviderCacheConfig;
 use crate::config::{Config, ConfigError, ProviderConfig, credential};
 use crate::graphql::loaders::Caches;
 use crate::graphql::{Providers, build_schema};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, PersistedQueries};
 use crate::sandbox::Sandboxes;
 use crate::upstream::{Upstreams, transport_for};
 
@@ -98,6 +98,8 @@ impl App {
             schema: build_schema(providers.clone()),
             providers,
             deadline: std::time::Duration::from_millis(config.server.deadline_ms),
+            persisted: Arc::new(PersistedQueries::new(PERSISTED_QUERIES_BYTES)),
+            admin_token_env: config.cache.admin_token_env.clone(),
         };
         let router = http::router(state, config.server.max_body_bytes, config.server.graphiql);
         Ok(App { router, sandboxes })
@@ -175,6 +177,9 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningGateway> {
         task,
     })
 }
+
+/// Room for automatic persisted queries (their text and hash).
+const PERSISTED_QUERIES_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How long NOT_FOUND answers are remembered: short, so that a new entity shows up soon.
 const NEGATIVE_TTL: std::time::Duration = std::time::Duration::from_secs(30);

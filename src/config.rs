@@ -46,6 +46,9 @@ pub struct ServerConfig {
 pub struct CacheConfig {
     /// Memory bound of each entity's cache, in bytes of cached values.
     pub max_bytes: u64,
+    /// The environment variable holding the bearer token of `POST /admin/cache/invalidate`;
+    /// the endpoint refuses every call while it is unset.
+    pub admin_token_env: String,
 }
 
 /// How long one provider's entities are served from the cache.
@@ -226,6 +229,7 @@ impl Default for Config {
             },
             cache: CacheConfig {
                 max_bytes: 64 * 1024 * 1024,
+                admin_token_env: "SWITCHYARD_ADMIN_TOKEN".into(),
             },
             sandbox: SandboxConfig {
                 host: [127, 0, 0, 1].into(),

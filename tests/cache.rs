@@ -239,3 +239,120 @@ async fn responses_with_errors_are_not_stored() {
     assert_eq!(header(&failed, "cache-control"), "no-store");
     assert!(header(&failed, "etag").is_empty());
 }
+
+#[tokio::test]
+async fn persisted_queries_travel_as_cacheable_gets() {
+    use sha2::{Digest, Sha256};
+    let gw = TestGateway::start().await;
+    let query = r#"{ product(id: "4") { title } }"#;
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string();
+    let hash_only = || {
+        gw.client
+            .get(format!("{}/graphql", gw.base_url))
+            .query(&[("extensions", extensions.as_str())])
+            .send()
+    };
+
+    // Unknown hash: the client is told to send the query.
+    let unknown: Value = hash_only().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    assert!(unknown.get("data").is_none());
+
+    // Query and hash together: stored and run.
+    let registered = gw
+        .post_json(
+            json!({ "query": query, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }),
+            None,
+        )
+        .await;
+    assert_eq!(registered.body["data"]["product"]["title"], "Red Lipstick");
+
+    // Now the hash alone is enough, as a GET a CDN can keep.
+    let by_hash = hash_only().await.unwrap();
+    assert_eq!(by_hash.status(), 200);
+    assert!(header(&by_hash, "cache-control").starts_with("public, max-age="));
+    let body: Value = by_hash.json().await.unwrap();
+    assert_eq!(body["data"]["product"]["title"], "Red Lipstick");
+
+    // A hash that is not the query's is refused.
+    let mismatch = gw
+        .post_json(
+            json!({ "query": "{ categories { slug } }", "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }),
+            None,
+        )
+        .await;
+    assert_eq!(mismatch.status, 400);
+    assert_eq!(
+        mismatch.body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_evicts_entries_with_the_admin_token() {
+    const TOKEN_VAR: &str = "SWITCHYARD_CACHE_TEST_ADMIN_TOKEN";
+    // SAFETY: set before the gateway starts, to a value no one else reads; std serialises its
+    // own environment reads, and nothing in these tests reads the environment through libc.
+    unsafe { std::env::set_var(TOKEN_VAR, "s3cret-admin") };
+    let mut config = Config::default();
+    config.cache.admin_token_env = TOKEN_VAR.into();
+    let gw = TestGateway::start_with(config).await;
+    let query = r#"{ product(id: "6") { title } }"#;
+    let product_calls = || gw.calls_to("catalog", "GET /products/{id}");
+    gw.query(query, json!({})).await;
+    gw.query(query, json!({})).await;
+    assert_eq!(product_calls(), 1, "the second answer came from the cache");
+
+    let invalidate = |token: Option<&str>, body: Value| {
+        let mut request = gw
+            .client
+            .post(format!("{}/admin/cache/invalidate", gw.base_url))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let body = json!({ "provider": "catalog", "entity": "products", "key": "6" });
+    assert_eq!(invalidate(None, body.clone()).await.unwrap().status(), 401);
+    assert_eq!(
+        invalidate(Some("guess"), body.clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let bad = invalidate(
+        Some("s3cret-admin"),
+        json!({ "provider": "catalog", "entity": "nope" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    let ok = invalidate(Some("s3cret-admin"), body).await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    gw.query(query, json!({})).await;
+    assert_eq!(product_calls(), 2, "evicted: fetched again");
+
+    // Without the token configured, nobody gets in.
+    let mut closed = Config::default();
+    closed.cache.admin_token_env = "SWITCHYARD_CACHE_TEST_TOKEN_NEVER_SET".into();
+    let gw2 = TestGateway::start_with(closed).await;
+    let refused = gw2
+        .client
+        .post(format!("{}/admin/cache/invalidate", gw2.base_url))
+        .bearer_auth("")
+        .json(&json!({ "provider": "catalog" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}

@@ -266,6 +266,15 @@ where
         self.inner.invalidate(key);
     }
 
+    /// Drops every entry whose key matches (e.g. all review pages of one product).
+    pub fn invalidate_where(&self, matches: impl Fn(&K) -> bool) {
+        for (key, _) in self.inner.iter() {
+            if matches(&key) {
+                self.inner.invalidate(key.as_ref());
+            }
+        }
+    }
+
     pub fn invalidate_all(&self) {
         self.inner.invalidate_all();
     }

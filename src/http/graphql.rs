@@ -18,7 +18,7 @@ use crate::graphql::tick::ExecutionTick;
 use crate::upstream::deadline::Deadline;
 
 /// A request that cannot run, answered without executing anything.
-struct Rejection {
+pub(super) struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -26,7 +26,7 @@ struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Rejection {
             status,
             code,
@@ -126,12 +126,21 @@ fn request_from_query(query: &str) -> Result<async_graphql::Request, Rejection> 
             format!("bad query string: {e}"),
         )
     })?;
-    let Some(text) = params.query else {
-        return Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "the `query` parameter is required",
-        ));
+    // A persisted query's hash may stand for the text (see persisted.rs).
+    let persisted = params
+        .extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let text = match params.query {
+        Some(text) => text,
+        None if persisted => String::new(),
+        None => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the `query` parameter is required",
+            ));
+        }
     };
     let mut request = async_graphql::Request::new(text);
     if let Some(name) = params.operation_name {
@@ -201,6 +210,12 @@ async fn execute(
         Ok(None) => state.deadline,
         Err(rejection) => return rejection.into_response(as_type),
     };
+    if let Err(rejection) = state
+        .persisted
+        .resolve(&mut request, as_type.request_error_status())
+    {
+        return rejection.into_response(as_type);
+    }
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let operation = match request.parsed_query() {

@@ -1,10 +1,14 @@
 //! The gateway's HTTP surface: `/graphql` (GraphQL over HTTP), `/graphiql` (the playground,
 //! assets embedded), `/healthz` (the process is up), `/readyz` (the providers it needs are).
 
+mod admin;
 pub mod graphiql;
 mod graphql;
 mod health;
 mod negotiate;
+mod persisted;
+
+pub use persisted::PersistedQueries;
 
 use axum::Router;
 use axum::routing::get;
@@ -19,6 +23,10 @@ pub struct AppState {
     pub providers: Providers,
     /// Every request's deadline (a client may ask for less).
     pub deadline: std::time::Duration,
+    /// Automatic persisted queries, by hash.
+    pub persisted: std::sync::Arc<PersistedQueries>,
+    /// The environment variable holding the admin API's bearer token.
+    pub admin_token_env: String,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router {
@@ -37,7 +45,11 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
     let mut app = Router::new()
         .merge(graphql)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::readyz).with_state(state));
+        .route("/readyz", get(health::readyz).with_state(state.clone()))
+        .route(
+            "/admin/cache/invalidate",
+            axum::routing::post(admin::invalidate).with_state(state),
+        );
     if graphiql {
         app = app.merge(graphiql::router());
     }
