@@ -140,17 +140,23 @@ async fn list_all(State(sim): State<Simulator>, uri: Uri) -> Result<Response, Ap
     Ok(sim.catalogue.page(all, &options))
 }
 
-async fn search(State(sim): State<Simulator>, uri: Uri) -> Result<Response, ApiError> {
-    let options = Options::from_query(&uri)?;
-    options.wait().await;
-    let matches = sim
-        .catalogue
+/// Indexes, in catalogue order, of the products that `keep` accepts.
+fn matching(sim: &Simulator, keep: impl Fn(&catalogue::StoredProduct) -> bool) -> Vec<usize> {
+    sim.catalogue
         .products
         .iter()
         .enumerate()
-        .filter(|(_, p)| wire::search_matches(&options.search, &p.title, &p.description))
+        .filter(|(_, p)| keep(p))
         .map(|(i, _)| i)
-        .collect();
+        .collect()
+}
+
+async fn search(State(sim): State<Simulator>, uri: Uri) -> Result<Response, ApiError> {
+    let options = Options::from_query(&uri)?;
+    options.wait().await;
+    let matches = matching(&sim, |p| {
+        wire::search_matches(&options.search, &p.title, &p.description)
+    });
     Ok(sim.catalogue.page(matches, &options))
 }
 
@@ -174,14 +180,7 @@ async fn by_category(State(sim): State<Simulator>, uri: Uri) -> Result<Response,
     let options = Options::from_query(&uri)?;
     let slug = last_segment(&uri)?.to_lowercase();
     options.wait().await;
-    let matches = sim
-        .catalogue
-        .products
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.category.to_lowercase() == slug)
-        .map(|(i, _)| i)
-        .collect();
+    let matches = matching(&sim, |p| p.category.to_lowercase() == slug);
     Ok(sim.catalogue.page(matches, &options))
 }
 
