@@ -14,6 +14,7 @@ use providers::reviews::{self, ReviewsVendor};
 use tokio::task::JoinHandle;
 
 use crate::cache::entity::CachePolicy;
+use crate::cache::redis::RedisTier;
 use crate::config::ProviderCacheConfig;
 use crate::config::{Config, ConfigError, ProviderConfig, credential};
 use crate::graphql::loaders::Caches;
@@ -88,9 +89,7 @@ impl App {
             catalog_fan_out: p.catalog.max_in_flight,
             reviews_fan_out: p.reviews.max_in_flight,
             in_flight: Arc::default(),
-            caches: Arc::new(Caches::new(config.cache.max_bytes, |name| {
-                cache_policy(config.providers.get(name).map(|p| &p.cache))
-            })),
+            caches: caches(config)?,
             upstreams: Arc::new(upstreams),
             optional_fields: Arc::new(config.server.optional_fields.iter().cloned().collect()),
         };
@@ -104,6 +103,27 @@ impl App {
         let router = http::router(state, config.server.max_body_bytes, config.server.graphiql);
         Ok(App { router, sandboxes })
     }
+}
+
+/// The entity caches, with the Redis tier when `cache.redis_url` is set; other replicas'
+/// invalidations are applied to this one's memory as they arrive.
+fn caches(config: &Config) -> anyhow::Result<Arc<Caches>> {
+    let policy = |name: &str| cache_policy(config.providers.get(name).map(|p| &p.cache));
+    let Some(url) = &config.cache.redis_url else {
+        return Ok(Arc::new(Caches::new(config.cache.max_bytes, policy, None)));
+    };
+    let (forward, mut invalidations) = tokio::sync::mpsc::unbounded_channel();
+    let timeout = std::time::Duration::from_millis(config.cache.redis_timeout_ms);
+    let redis = RedisTier::start(url, timeout, Some(forward)).map_err(anyhow::Error::msg)?;
+    let caches = Arc::new(Caches::new(config.cache.max_bytes, policy, Some(redis)));
+    let weak = Arc::downgrade(&caches);
+    tokio::spawn(async move {
+        while let Some(message) = invalidations.recv().await {
+            let Some(caches) = weak.upgrade() else { return };
+            caches.apply(&message);
+        }
+    });
+    Ok(caches)
 }
 
 /// A provider's credential from the environment; the sandbox's own when the provider is on

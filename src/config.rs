@@ -49,6 +49,12 @@ pub struct CacheConfig {
     /// The environment variable holding the bearer token of `POST /admin/cache/invalidate`;
     /// the endpoint refuses every call while it is unset.
     pub admin_token_env: String,
+    /// A Redis shared by every replica, as the second tier below each replica's memory
+    /// (`redis://host:port/db`, `rediss://` for TLS); unset: memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// How long a Redis read or write may take before the gateway goes on without it.
+    pub redis_timeout_ms: u64,
 }
 
 /// How long one provider's entities are served from the cache.
@@ -230,6 +236,8 @@ impl Default for Config {
             cache: CacheConfig {
                 max_bytes: 64 * 1024 * 1024,
                 admin_token_env: "SWITCHYARD_ADMIN_TOKEN".into(),
+                redis_url: None,
+                redis_timeout_ms: 50,
             },
             sandbox: SandboxConfig {
                 host: [127, 0, 0, 1].into(),
@@ -457,6 +465,16 @@ impl Config {
         if self.cache.max_bytes == 0 {
             return Err(ConfigError::invalid(
                 "cache.max_bytes",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(url) = &self.cache.redis_url {
+            crate::cache::redis::check_url(url)
+                .map_err(|message| ConfigError::invalid("cache.redis_url", message))?;
+        }
+        if self.cache.redis_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "cache.redis_timeout_ms",
                 "must be greater than 0",
             ));
         }

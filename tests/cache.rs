@@ -66,13 +66,7 @@ async fn an_expired_entry_stands_in_for_a_failed_fetch_and_is_listed_as_stale() 
     let query = r#"{ product(id: "1") { title brand } }"#;
     let fresh = gw.query(query, json!({})).await;
     assert!(fresh.body.get("extensions").is_none(), "{}", fresh.body);
-    gw.set_faults(
-        "catalog",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("catalog");
     let calls_before = gw.sandbox("catalog").total();
     let stale = gw.query(query, json!({})).await;
     assert!(stale.body.get("errors").is_none(), "{}", stale.body);
@@ -218,18 +212,30 @@ async fn responses_carry_the_least_freshness_of_their_fields_and_an_etag() {
     let other = get(&gw, page, Some("\"something-else\"")).await;
     assert_eq!(other.status(), 200);
     assert_eq!(other.text().await.unwrap(), body);
+
+    // A request that carries credentials gets an answer shared caches must not keep.
+    for (name, value) in [
+        ("authorization", "Bearer some-client"),
+        ("cookie", "session=abc"),
+        ("x-api-key", "k1"),
+    ] {
+        let personal = gw
+            .client
+            .get(format!("{}/graphql", gw.base_url))
+            .query(&[("query", "{ exchangeRates(base: USD) { date } }")])
+            .header(name, value)
+            .send()
+            .await
+            .expect("gateway answers");
+        let cc = header(&personal, "cache-control");
+        assert!(cc.starts_with("private, max-age="), "{name}: {cc}");
+    }
 }
 
 #[tokio::test]
 async fn responses_with_errors_are_not_stored() {
     let gw = TestGateway::start().await;
-    gw.set_faults(
-        "reviews",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("reviews");
     let failed = get(
         &gw,
         r#"{ product(id: "3") { title reviewSummary { count } } }"#,
@@ -355,4 +361,40 @@ async fn an_operator_evicts_entries_with_the_admin_token() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
+}
+
+/// Serves ExchangeRate-API's `GET /v6/latest/USD` saying the next rates come in two hours.
+async fn erapi_publishing_in_two_hours() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/v6/latest/USD",
+        axum::routing::get(|| async {
+            let now = chrono::Utc::now().timestamp();
+            axum::Json(json!({
+                "result": "success",
+                "time_last_update_unix": now - 3600,
+                "time_next_update_unix": now + 7200,
+                "base_code": "USD",
+                "rates": { "USD": 1, "EUR": 0.907539 }
+            }))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn rates_stay_fresh_until_the_provider_publishes_the_next_ones() {
+    let mut config = Config::default();
+    config.providers.erapi.base_url = erapi_publishing_in_two_hours().await;
+    let gw = TestGateway::start_with(config).await;
+    // Frankfurter is down: the rates come from ExchangeRate-API, which sends no Cache-Control
+    // but says when it publishes next; that beats the configured hour.
+    gw.outage("frankfurter");
+    let rates = get(&gw, "{ exchangeRates(base: USD) { date } }", None).await;
+    assert_eq!(rates.status(), 200);
+    let cc = header(&rates, "cache-control");
+    let age = max_age(&cc);
+    assert!((7000..=7200).contains(&age), "{cc}");
 }

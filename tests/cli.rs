@@ -112,6 +112,29 @@ fn check_config_accepts_the_shipped_file_and_names_bad_keys() {
     assert!(!env_override.status.success());
     assert!(String::from_utf8_lossy(&env_override.stderr).contains("server.listen"));
 
+    // The Redis tier from the environment: a good URL passes, a bad one is named.
+    let redis = run(
+        &["check-config", "switchyard.toml"],
+        &[(
+            "SWITCHYARD__CACHE__REDIS_URL",
+            "redis://127.0.0.1:6379/0".into(),
+        )],
+    );
+    assert!(
+        redis.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redis.stderr)
+    );
+    let bad_redis = run(
+        &["check-config", "switchyard.toml"],
+        &[(
+            "SWITCHYARD__CACHE__REDIS_URL",
+            "http://127.0.0.1:6379".into(),
+        )],
+    );
+    assert!(!bad_redis.status.success());
+    assert!(String::from_utf8_lossy(&bad_redis.stderr).contains("cache.redis_url"));
+
     let missing = run(&["check-config", "does-not-exist.toml"], &[]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does-not-exist.toml"));

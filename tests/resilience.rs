@@ -392,13 +392,7 @@ async fn in_a_full_outage_retries_stop_at_the_budget() {
     let retry = reviews.retry.clone();
     assert_eq!(retry.max_attempts, 2);
     let gw = TestGateway::start_with(config).await;
-    gw.set_faults(
-        "reviews",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("reviews");
     let page = r#"query($after: String) { products(first: 50, after: $after) {
         pageInfo { endCursor } edges { node { reviewSummary { count } } } } }"#;
     let mut after = Value::Null;
@@ -625,13 +619,7 @@ async fn after_an_outage_the_breaker_opens_then_probes_and_closes() {
     assert_eq!(stock_calls(), 1);
 
     // The outage: two failed attempts open the breaker.
-    gw.set_faults(
-        "inventory",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("inventory");
     let opened_after = Instant::now();
     let answer = gw.query(query, json!({})).await;
     let stock_error = |answer: &Answer| {
@@ -1222,13 +1210,7 @@ async fn fx_failover_skips_a_primary_whose_breaker_is_open() {
     breaker.min_calls = 2;
     breaker.failure_rate = 0.5;
     let gw = TestGateway::start_with(config).await;
-    gw.set_faults(
-        "frankfurter",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("frankfurter");
     // One rates load per query, so that each query costs exactly one FX call. (Two fields of
     // one request asking for the same base may each get a call: see the report.)
     let price = r#"{ product(id: "1") { title price(currency: EUR) { amount currency } } }"#;

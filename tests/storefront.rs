@@ -2,7 +2,6 @@
 
 mod support;
 
-use providers::sandbox::FaultPlan;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use support::{TestGateway, operation};
@@ -130,13 +129,7 @@ async fn prices_convert_exactly_through_the_published_rate() {
 #[tokio::test]
 async fn a_failing_provider_nulls_only_its_own_fields() {
     let gw = TestGateway::start().await;
-    gw.set_faults(
-        "reviews",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("reviews");
     let answer = gw
         .query(&operation("storefront"), json!({ "first": 5 }))
         .await;
@@ -169,13 +162,7 @@ async fn a_failing_provider_nulls_only_its_own_fields() {
 #[tokio::test]
 async fn fx_fails_over_when_the_primary_is_down() {
     let gw = TestGateway::start_with(support::uncached()).await;
-    gw.set_faults(
-        "frankfurter",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("frankfurter");
     let answer = gw
         .query(
             r#"{ exchangeRates(base: USD) { source } product(id: "2") { price(currency: EUR) { amount currency } } }"#,
@@ -187,13 +174,7 @@ async fn fx_fails_over_when_the_primary_is_down() {
     assert_eq!(answer.body["data"]["product"]["price"]["currency"], "EUR");
     assert_eq!(gw.calls("erapi").values().sum::<u64>(), 1);
 
-    gw.set_faults(
-        "erapi",
-        FaultPlan {
-            outage: true,
-            ..FaultPlan::default()
-        },
-    );
+    gw.outage("erapi");
     let answer = gw
         .query(
             r#"{ product(id: "2") { title price(currency: EUR) { amount } } }"#,

@@ -35,14 +35,14 @@ impl fmt::Display for Sku {
 }
 
 /// Whether the catalog lists a product as available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Availability {
     InStock,
     LowStock,
     OutOfStock,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Product {
     pub id: ProductId,
     pub title: String,
@@ -68,7 +68,7 @@ pub struct Category {
 }
 
 /// Which products a list asks for: one offset page, optionally narrowed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProductQuery {
     pub offset: usize,
     pub limit: usize,
@@ -76,7 +76,7 @@ pub struct ProductQuery {
     pub search: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductPage {
     pub products: Vec<Product>,
     /// Number of matches before paging.
@@ -84,7 +84,7 @@ pub struct ProductPage {
     pub offset: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stock {
     pub sku: Sku,
     pub available: u32,
@@ -93,7 +93,7 @@ pub struct Stock {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {
     pub id: String,
     pub rating: u8,
@@ -104,7 +104,7 @@ pub struct Review {
     pub verified_purchase: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewSummary {
     pub count: u32,
     /// `None` when the product has no reviews.
@@ -112,14 +112,14 @@ pub struct ReviewSummary {
 }
 
 /// One page of a product's reviews request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReviewPageRequest {
     pub product: ProductId,
     pub limit: u32,
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewPage {
     pub product: ProductId,
     pub summary: ReviewSummary,
@@ -128,15 +128,36 @@ pub struct ReviewPage {
 }
 
 /// Exchange rates from one base currency, as one provider published them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     pub base: Currency,
     /// The business day the rates are for.
     pub date: NaiveDate,
     /// `1 base = rate quote`, for every quote the provider gave (never the base itself).
     pub rates: Vec<(Currency, Decimal)>,
-    /// Which provider answered (`frankfurter`, `erapi`).
-    pub source: &'static str,
+    /// Which provider answered: one of [`RATE_SOURCES`].
+    #[serde(deserialize_with = "rate_source")]
+    pub source: RateSource,
+    /// When the provider publishes its next rates, if it says (ExchangeRate-API's
+    /// `time_next_update_unix`): until then these stay current.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+/// The name of a provider that publishes [`Rates`]. (An alias rather than `&'static str` in
+/// the field: serde's derive borrows every field spelled `&str` from the input, which would
+/// make stored rates deserializable only from `'static` data.)
+pub type RateSource = &'static str;
+
+/// The providers that publish [`Rates`].
+pub const RATE_SOURCES: &[&str] = &["frankfurter", "erapi"];
+
+fn rate_source<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RateSource, D::Error> {
+    let name = std::borrow::Cow::<str>::deserialize(d)?;
+    RATE_SOURCES
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown rates source `{name}`")))
 }
 
 impl Rates {

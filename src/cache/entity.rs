@@ -63,6 +63,13 @@ pub enum Lookup<V> {
     Miss,
 }
 
+/// How an insert was stored: fresh for this long, usable (stale) until `keep_for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub fresh_for: Duration,
+    pub keep_for: Duration,
+}
+
 /// What moka stores: the value (or a NOT_FOUND) with the instants that classify it.
 struct Entry<V> {
     /// `None`: a negative entry.
@@ -70,8 +77,9 @@ struct Entry<V> {
     stored_at: Instant,
     /// Fresh for this long after `stored_at` (for a negative entry: remembered this long).
     fresh_for: Duration,
-    /// Eviction bound handed to moka: after this long nothing in the entry is usable.
-    keep_for: Duration,
+    /// Eviction bound handed to moka, from the insert: after this long nothing in the entry
+    /// is usable (less the age it already had then, for an entry adopted from the shared tier).
+    evict_after: Duration,
     /// Set by the one lookup that was told to refresh; cleared by `refreshed`.
     refreshing: AtomicBool,
 }
@@ -97,7 +105,7 @@ impl<K, V> Expiry<K, Arc<Entry<V>>> for EntryExpiry {
         entry: &Arc<Entry<V>>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(entry.keep_for)
+        Some(entry.evict_after)
     }
 
     /// An insert over an existing key is a new entry: its own bound, not the old one's rest.
@@ -108,7 +116,7 @@ impl<K, V> Expiry<K, Arc<Entry<V>>> for EntryExpiry {
         _updated_at: std::time::Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.keep_for)
+        Some(entry.evict_after)
     }
 }
 
@@ -223,35 +231,87 @@ where
         }
     }
 
-    /// `freshness`: how long the upstream said the value stays fresh (Cache-Control max-age, Expires,
-    /// provider metadata); it wins over the policy's ttl when longer, as the issue says ("the upstream's own freshness wins when it says more").
-    pub fn insert(&self, key: K, value: V, freshness: Option<Duration>) {
+    /// `freshness`: how long the upstream said the value stays fresh (Cache-Control max-age,
+    /// Expires, provider metadata); it wins over the policy's ttl when longer. Returns how
+    /// the entry was stored, `None` when it was not (caching off, or nothing to keep).
+    pub fn insert(&self, key: K, value: V, freshness: Option<Duration>) -> Option<Stored> {
         if !self.policy.enabled {
-            return;
+            return None;
         }
         let fresh_for = freshness.map_or(self.policy.ttl, |f| f.max(self.policy.ttl));
-        let keep_for = fresh_for.saturating_add(self.policy.swr.max(self.policy.max_stale));
-        if keep_for.is_zero() {
-            return;
+        let stored = Stored {
+            fresh_for,
+            keep_for: self.keep_for(fresh_for),
+        };
+        if stored.keep_for.is_zero() {
+            return None;
         }
-        self.store(key, Some(value), fresh_for, keep_for);
+        self.store(key, Some(value), Duration::ZERO, stored);
+        Some(stored)
     }
 
     /// Remember that the upstream answered NOT_FOUND for `key`, for `negative_ttl`.
-    pub fn insert_not_found(&self, key: K) {
+    pub fn insert_not_found(&self, key: K) -> Option<Stored> {
         let ttl = self.policy.negative_ttl;
         if !self.policy.enabled || ttl.is_zero() {
-            return;
+            return None;
         }
-        self.store(key, None, ttl, ttl);
+        let stored = Stored {
+            fresh_for: ttl,
+            keep_for: ttl,
+        };
+        self.store(key, None, Duration::ZERO, stored);
+        Some(stored)
     }
 
-    fn store(&self, key: K, value: Option<V>, fresh_for: Duration, keep_for: Duration) {
+    /// Takes an entry another replica stored `age` ago, fresh for `fresh_for` from then
+    /// (`value` `None`: a NOT_FOUND), unless it is past every window or what this cache holds
+    /// for `key` is as recent. Returns whether it was taken.
+    pub fn adopt(&self, key: K, value: Option<V>, age: Duration, fresh_for: Duration) -> bool {
+        if !self.policy.enabled {
+            return false;
+        }
+        let keep_for = if value.is_some() {
+            self.keep_for(fresh_for)
+        } else {
+            fresh_for
+        };
+        if age >= keep_for {
+            return false;
+        }
+        if let Some(held) = self.inner.get(&key)
+            && Instant::now().saturating_duration_since(held.stored_at) <= age
+        {
+            return false;
+        }
+        self.store(
+            key,
+            value,
+            age,
+            Stored {
+                fresh_for,
+                keep_for,
+            },
+        );
+        true
+    }
+
+    fn keep_for(&self, fresh_for: Duration) -> Duration {
+        fresh_for.saturating_add(self.policy.swr.max(self.policy.max_stale))
+    }
+
+    fn store(&self, key: K, value: Option<V>, age: Duration, stored: Stored) {
+        let now = Instant::now();
+        // An instant before the clock's origin cannot be made: count the age from now instead.
+        let (stored_at, fresh_for) = match now.checked_sub(age) {
+            Some(at) => (at, stored.fresh_for),
+            None => (now, stored.fresh_for.saturating_sub(age)),
+        };
         let entry = Entry {
             value,
-            stored_at: Instant::now(),
+            stored_at,
             fresh_for,
-            keep_for,
+            evict_after: stored.keep_for.saturating_sub(age),
             refreshing: AtomicBool::new(false),
         };
         self.inner.insert(key, Arc::new(entry));
@@ -435,6 +495,31 @@ mod tests {
         assert_eq!(c.lookup(&8), Lookup::Fresh("found".into()));
         c.insert_not_found(8);
         assert_eq!(c.lookup(&8), Lookup::NotFound);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adopted_entries_keep_their_age() {
+        let c = cache(policy());
+        // Stored 12 s ago elsewhere, fresh for 10 s: stale now, its age counted from then.
+        assert!(c.adopt(1, Some("a".into()), 12 * S, 10 * S));
+        assert!(matches!(
+            c.lookup(&1),
+            Lookup::Stale { age, refresh: true, .. } if age == 12 * S
+        ));
+        // An older copy does not replace it; a younger one does.
+        assert!(!c.adopt(1, Some("old".into()), 20 * S, 10 * S));
+        assert!(c.adopt(1, Some("b".into()), 3 * S, 10 * S));
+        assert_eq!(c.lookup(&1), Lookup::Fresh("b".into()));
+        advance(7 * S).await;
+        assert!(matches!(c.lookup(&1), Lookup::Stale { .. }));
+        // Past every window (fresh 10 + max(swr 20, max_stale 60)): not taken.
+        assert!(!c.adopt(2, Some("gone".into()), 70 * S, 10 * S));
+        assert_eq!(c.lookup(&2), Lookup::Miss);
+        // A shared NOT_FOUND lasts what is left of its negative TTL.
+        assert!(c.adopt(3, None, 4 * S, 5 * S));
+        assert_eq!(c.lookup(&3), Lookup::NotFound);
+        advance(S).await;
+        assert_eq!(c.lookup(&3), Lookup::Miss);
     }
 
     #[tokio::test(start_paused = true)]

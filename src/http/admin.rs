@@ -6,6 +6,11 @@
 //! entry of the entity; without `entity`, every entity of the provider. Entities: catalog
 //! `pages` and `products` (key: product id), inventory `stock` (SKU), reviews `reviews`
 //! (product id: all its pages), frankfurter and erapi `rates` (base currency).
+//!
+//! With Redis configured, entries are evicted there too and every other replica is told to
+//! evict them from its memory. When Redis cannot be reached the answer is 503
+//! `CACHE_UNAVAILABLE`: this replica's memory is evicted, but other replicas may still serve the
+//! entries until their TTL, so the call should be repeated.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::graphql::loaders::Caches;
+use providers::domain::{Currency, ProductId, Sku};
+
+use crate::graphql::loaders::{Caches, reviews_prefix};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,12 +80,31 @@ pub async fn invalidate(
             );
         }
     };
-    match evict(&state.providers.caches, &request) {
-        Ok(entities) => (
+    let caches = &state.providers.caches;
+    let chosen = match entities(&request) {
+        Ok(chosen) => chosen,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message),
+    };
+    match evict(caches, &chosen, request.key.as_deref()).await {
+        Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "invalidated": entities, "key": request.key })),
+            Json(json!({
+                "invalidated": chosen,
+                "key": request.key,
+                "tiers": if caches.redis.is_some() { vec!["memory", "redis"] } else { vec!["memory"] },
+            })),
         ),
-        Err(message) => refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message),
+        Err(Eviction::BadKey(message)) => {
+            refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+        }
+        Err(Eviction::Shared(error)) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CACHE_UNAVAILABLE",
+            format!(
+                "evicted from this replica's memory, but Redis could not be told ({error}): \
+                 other replicas may still serve the entries; repeat the call"
+            ),
+        ),
     }
 }
 
@@ -87,7 +113,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn evict(caches: &Caches, request: &Invalidation) -> Result<Vec<&'static str>, String> {
+/// The entities `request` names.
+fn entities(request: &Invalidation) -> Result<Vec<&'static str>, String> {
     let entities: &[&'static str] = match request.provider.as_str() {
         "catalog" => &["pages", "products"],
         "inventory" => &["stock"],
@@ -95,47 +122,65 @@ fn evict(caches: &Caches, request: &Invalidation) -> Result<Vec<&'static str>, S
         "frankfurter" | "erapi" => &["rates"],
         other => return Err(format!("unknown provider `{other}`")),
     };
-    let chosen: Vec<&'static str> = match &request.entity {
+    match &request.entity {
         Some(entity) => match entities.iter().find(|e| *e == entity) {
-            Some(e) => vec![*e],
-            None => {
-                return Err(format!(
-                    "{} has no entity `{entity}`; it has {}",
-                    request.provider,
-                    entities.join(", ")
-                ));
-            }
+            Some(e) => Ok(vec![*e]),
+            None => Err(format!(
+                "{} has no entity `{entity}`; it has {}",
+                request.provider,
+                entities.join(", ")
+            )),
         },
-        None => entities.to_vec(),
-    };
-    for entity in &chosen {
-        let key = request.key.as_deref();
-        let bad_key = |what: &str| format!("`{}` is not {what}", key.unwrap_or(""));
-        match (*entity, key) {
-            ("pages", None) => caches.pages.invalidate_all(),
-            ("pages", Some(_)) => return Err("pages are invalidated all at once".into()),
-            ("products", None) => caches.products.invalidate_all(),
+        None => Ok(entities.to_vec()),
+    }
+}
+
+enum Eviction {
+    BadKey(String),
+    /// Redis did not take the eviction.
+    Shared(String),
+}
+
+async fn evict(
+    caches: &Caches,
+    chosen: &[&'static str],
+    key: Option<&str>,
+) -> Result<(), Eviction> {
+    let bad_key = |what: &str| Eviction::BadKey(format!("`{}` is not {what}", key.unwrap_or("")));
+    for entity in chosen {
+        let done = match (*entity, key) {
+            ("pages", None) => caches.pages.invalidate_all().await,
+            ("pages", Some(_)) => {
+                return Err(Eviction::BadKey("pages are invalidated all at once".into()));
+            }
+            ("products", None) => caches.products.invalidate_all().await,
             ("products", Some(k)) => {
+                let id: ProductId = k.parse().map_err(|_| bad_key("a product id"))?;
+                // The product also appears in cached pages.
                 caches
                     .products
-                    .invalidate(&k.parse().map_err(|_| bad_key("a product id"))?);
-                // The product also appears in cached pages.
-                caches.pages.invalidate_all();
+                    .invalidate(&id)
+                    .await
+                    .and(caches.pages.invalidate_all().await)
             }
-            ("stock", None) => caches.stock.invalidate_all(),
-            ("stock", Some(k)) => caches.stock.invalidate(&providers::domain::Sku(k.into())),
-            ("reviews", None) => caches.reviews.invalidate_all(),
+            ("stock", None) => caches.stock.invalidate_all().await,
+            ("stock", Some(k)) => caches.stock.invalidate(&Sku(k.into())).await,
+            ("reviews", None) => caches.reviews.invalidate_all().await,
             ("reviews", Some(k)) => {
-                let product: providers::domain::ProductId =
-                    k.parse().map_err(|_| bad_key("a product id"))?;
-                caches.reviews.invalidate_where(|r| r.product == product);
+                let product: ProductId = k.parse().map_err(|_| bad_key("a product id"))?;
+                caches
+                    .reviews
+                    .invalidate_prefix(&reviews_prefix(product))
+                    .await
             }
-            ("rates", None) => caches.rates.invalidate_all(),
-            ("rates", Some(k)) => caches
-                .rates
-                .invalidate(&k.parse().map_err(|_| bad_key("a currency code"))?),
-            _ => {}
-        }
+            ("rates", None) => caches.rates.invalidate_all().await,
+            ("rates", Some(k)) => {
+                let base: Currency = k.parse().map_err(|_| bad_key("a currency code"))?;
+                caches.rates.invalidate(&base).await
+            }
+            _ => Ok(()),
+        };
+        done.map_err(Eviction::Shared)?;
     }
-    Ok(chosen)
+    Ok(())
 }

@@ -312,10 +312,17 @@ async fn execute(
     } else {
         StatusCode::OK
     };
+    // A request that says who sends it may get an answer for that client alone: browsers
+    // may keep it, shared caches (CDNs, proxies) must not.
+    let scope = if carries_identity(headers) {
+        "private"
+    } else {
+        "public"
+    };
     let cache_control = match report.max_age().map(|d| d.as_secs()) {
         // Errors and stale data must not be kept by anyone; nor what is fresh for no time.
         _ if !cacheable => "no-store".to_owned(),
-        Some(secs) if secs > 0 => format!("public, max-age={secs}"),
+        Some(secs) if secs > 0 => format!("{scope}, max-age={secs}"),
         _ => "no-cache".to_owned(),
     };
     let text = body.to_string();
@@ -333,6 +340,14 @@ async fn execute(
     let mut response = text_response(status, as_type, text);
     set_caching(response.headers_mut(), &cache_control, None);
     response
+}
+
+/// Whether the request carries a client's identity: credentials or a session.
+fn carries_identity(headers: &HeaderMap) -> bool {
+    [header::AUTHORIZATION, header::COOKIE]
+        .iter()
+        .any(|name| headers.contains_key(name))
+        || headers.contains_key("x-api-key")
 }
 
 /// A strong validator of the response body: its SHA-1, base64url.

@@ -1,5 +1,6 @@
 //! `/readyz`: 503 while a provider marked critical has an open breaker; the body lists every
-//! provider's state either way.
+//! provider's state either way, and the Redis cache tier's when there is one (Redis never makes
+//! the gateway unready: without it requests are served from memory and providers).
 
 use axum::Json;
 use axum::extract::State;
@@ -17,8 +18,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "ready": ready, "providers": providers })),
-    )
+    let mut body = json!({ "ready": ready, "providers": providers });
+    if let Some(redis) = &state.providers.caches.redis {
+        body["cache"] = json!({ "redis": redis.status() });
+    }
+    (status, Json(body))
 }

@@ -24,9 +24,14 @@ pub async fn capture<F: Future>(future: F) -> (F::Output, Option<Duration>) {
 
 /// Notes the freshness of a successful answer, if a fetch is capturing it.
 pub fn report(headers: &HeaderMap) {
-    let Some(fresh) = freshness(headers) else {
-        return;
-    };
+    if let Some(fresh) = freshness(headers) {
+        note(fresh);
+    }
+}
+
+/// Notes a freshness the answer's content gives (provider metadata, such as when the
+/// provider publishes next), if a fetch is capturing it.
+pub fn note(fresh: Duration) {
     let _ = SINK.try_with(|sink| {
         let mut current = sink.lock().unwrap_or_else(|e| e.into_inner());
         *current = Some(current.map_or(fresh, |c| c.min(fresh)));

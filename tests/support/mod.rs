@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -74,6 +75,17 @@ impl TestGateway {
 
     pub fn set_faults(&self, provider: &str, plan: FaultPlan) {
         self.sandbox(provider).set_faults(plan);
+    }
+
+    /// Takes a provider's sandbox down: every call fails (503) until the faults change.
+    pub fn outage(&self, provider: &str) {
+        self.set_faults(
+            provider,
+            FaultPlan {
+                outage: true,
+                ..FaultPlan::default()
+            },
+        );
     }
 
     /// POSTs a query as JSON and returns the status and body.

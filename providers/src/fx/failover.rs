@@ -240,6 +240,7 @@ mod tests {
                 date: NaiveDate::from_ymd_opt(2024, 8, 19).unwrap(),
                 rates: vec![(Currency::EUR, Decimal::new(117, 2))],
                 source: "erapi",
+                next_update: None,
             }),
         });
         let fx = Failover::new(primary.clone(), failover.clone());

@@ -8,52 +8,118 @@ use providers::domain::{
 };
 
 use crate::cache::entity::{CachePolicy, EntityCache};
+use crate::cache::redis::{Invalidation, RedisTier};
+use crate::cache::tiered::{SharedKey, TieredCache};
 
 /// The shared entity caches, one per entity (products, stock, review pages, rates).
 pub struct Caches {
-    pub pages: Arc<EntityCache<ProductQuery, ProductPage>>,
-    pub products: Arc<EntityCache<ProductId, Product>>,
-    pub stock: Arc<EntityCache<Sku, Stock>>,
-    pub reviews: Arc<EntityCache<ReviewPageRequest, ReviewPage>>,
-    pub rates: Arc<EntityCache<Currency, Rates>>,
+    pub pages: Arc<TieredCache<ProductQuery, ProductPage>>,
+    pub products: Arc<TieredCache<ProductId, Product>>,
+    pub stock: Arc<TieredCache<Sku, Stock>>,
+    pub reviews: Arc<TieredCache<ReviewPageRequest, ReviewPage>>,
+    pub rates: Arc<TieredCache<Currency, Rates>>,
+    /// The Redis tier all of them share, when configured.
+    pub redis: Option<Arc<RedisTier>>,
 }
 
 impl Caches {
-    /// One cache per entity, each bounded by `max_bytes`, with its provider's policy.
-    pub fn new(max_bytes: u64, policy: impl Fn(&str) -> CachePolicy) -> Self {
+    /// One cache per entity, each bounded by `max_bytes` in memory, with its provider's policy,
+    /// and backed by `redis` when given.
+    pub fn new(
+        max_bytes: u64,
+        policy: impl Fn(&str) -> CachePolicy,
+        redis: Option<Arc<RedisTier>>,
+    ) -> Self {
         Caches {
-            pages: Arc::new(EntityCache::new(
-                "pages",
-                policy("catalog"),
-                max_bytes,
-                weights::page,
+            pages: Arc::new(TieredCache::new(
+                EntityCache::new("pages", policy("catalog"), max_bytes, weights::page),
+                redis.clone(),
+                "catalog:pages",
             )),
-            products: Arc::new(EntityCache::new(
-                "products",
-                policy("catalog"),
-                max_bytes,
-                weights::product,
+            products: Arc::new(TieredCache::new(
+                EntityCache::new("products", policy("catalog"), max_bytes, weights::product),
+                redis.clone(),
+                "catalog:products",
             )),
-            stock: Arc::new(EntityCache::new(
-                "stock",
-                policy("inventory"),
-                max_bytes,
-                weights::stock,
+            stock: Arc::new(TieredCache::new(
+                EntityCache::new("stock", policy("inventory"), max_bytes, weights::stock),
+                redis.clone(),
+                "inventory:stock",
             )),
-            reviews: Arc::new(EntityCache::new(
-                "reviews",
-                policy("reviews"),
-                max_bytes,
-                weights::review_page,
+            reviews: Arc::new(TieredCache::new(
+                EntityCache::new(
+                    "reviews",
+                    policy("reviews"),
+                    max_bytes,
+                    weights::review_page,
+                ),
+                redis.clone(),
+                "reviews:reviews",
             )),
-            rates: Arc::new(EntityCache::new(
-                "rates",
-                policy("frankfurter"),
-                max_bytes,
-                weights::rates,
+            rates: Arc::new(TieredCache::new(
+                EntityCache::new("rates", policy("frankfurter"), max_bytes, weights::rates),
+                redis.clone(),
+                "fx:rates",
             )),
+            redis,
         }
     }
+
+    /// Another replica's invalidation, applied to this replica's memory.
+    pub fn apply(&self, message: &Invalidation) {
+        let scope = &message.scope;
+        match message.namespace.as_str() {
+            n if n == self.pages.namespace() => self.pages.apply(scope),
+            n if n == self.products.namespace() => self.products.apply(scope),
+            n if n == self.stock.namespace() => self.stock.apply(scope),
+            n if n == self.reviews.namespace() => self.reviews.apply(scope),
+            n if n == self.rates.namespace() => self.rates.apply(scope),
+            other => tracing::debug!(namespace = other, "invalidation of an unknown namespace"),
+        }
+    }
+}
+
+/// Keys as they appear in Redis (`switchyard:v1:<namespace>:<key>`).
+impl SharedKey for ProductId {
+    fn shared_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SharedKey for Sku {
+    fn shared_key(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl SharedKey for Currency {
+    fn shared_key(&self) -> String {
+        self.code().to_owned()
+    }
+}
+
+/// `<product>/<limit>/<cursor>`: a product's pages share the prefix `<product>/`.
+impl SharedKey for ReviewPageRequest {
+    fn shared_key(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.product,
+            self.limit,
+            self.cursor.as_deref().unwrap_or("")
+        )
+    }
+}
+
+impl SharedKey for ProductQuery {
+    fn shared_key(&self) -> String {
+        // The query's fields in a fixed order; any text they hold is escaped by JSON.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The key prefix of every cached review page of `product`.
+pub fn reviews_prefix(product: ProductId) -> String {
+    format!("{product}/")
 }
 
 /// Approximate heap and inline bytes of cached values, for the caches' memory bound.

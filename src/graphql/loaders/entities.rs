@@ -15,6 +15,7 @@ use super::{Loaded, fan_out};
 use crate::graphql::Providers;
 use crate::graphql::errors::ProviderFailure;
 use crate::graphql::stale::StaleReport;
+use crate::upstream::freshness;
 
 /// Pages of the catalog's product list, by what they ask for.
 pub struct PageLoader {
@@ -231,9 +232,16 @@ impl Loader<Currency> for RatesLoader {
                     let fx = fx.clone();
                     async move {
                         // Both FX providers failing surfaces the primary's error (fx::Failover).
-                        fx.latest(base)
+                        let rates = fx
+                            .latest(base)
                             .await
-                            .map_err(|e| ProviderFailure::new("frankfurter", e))
+                            .map_err(|e| ProviderFailure::new("frankfurter", e))?;
+                        // Rates stay current until the provider publishes the next ones.
+                        if let Some(next) = rates.next_update {
+                            let left = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+                            freshness::note(left);
+                        }
+                        Ok(rates)
                     }
                 })
                 .await

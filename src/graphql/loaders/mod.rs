@@ -23,7 +23,7 @@ use providers::domain::{
     Sku, Stock,
 };
 
-pub use caches::Caches;
+pub use caches::{Caches, reviews_prefix};
 pub use entities::{PageLoader, ProductLoader, RatesLoader, ReviewsLoader, StockLoader};
 
 use super::Providers;

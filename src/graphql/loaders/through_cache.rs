@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use providers::ProviderError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::Loaded;
-use crate::cache::entity::{EntityCache, Lookup};
+use crate::cache::entity::Lookup;
+use crate::cache::tiered::{SharedKey, TieredCache};
 use crate::graphql::stale::{StaleReport, Staleness};
 use crate::upstream::freshness;
 use crate::upstream::single_flight::{Pending, SingleFlight};
@@ -77,13 +80,13 @@ fn stale_if_error(error: &ProviderError) -> bool {
 /// Stores what a fetch returned: values, and a negative entry for keys the provider does not
 /// have (absent from the answer, or NOT_FOUND).
 fn store<K, T>(
-    cache: &EntityCache<K, T>,
+    cache: &TieredCache<K, T>,
     keys: &[K],
     results: &HashMap<K, Loaded<T>>,
     freshness: Option<Duration>,
 ) where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    T: Clone + Send + Sync + 'static,
+    K: Eq + Hash + Clone + Send + Sync + SharedKey + 'static,
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
     for key in keys {
         match results.get(key) {
@@ -97,16 +100,61 @@ fn store<K, T>(
     }
 }
 
+/// What the cache answered for a request's keys.
+struct Answers<K, T> {
+    out: HashMap<K, Loaded<T>>,
+    /// To fetch.
+    misses: Vec<K>,
+    /// Entries that may stand in if the fetch fails (stale-if-error), by key.
+    expired: HashMap<K, (T, Duration)>,
+    /// Stale entries served now, whose background refresh this request starts.
+    refresh: Vec<K>,
+}
+
+impl<K: Eq + Hash + Clone, T> Answers<K, T> {
+    fn classify<V>(&mut self, cache: &TieredCache<K, T>, keys: V)
+    where
+        V: IntoIterator<Item = K>,
+        K: Send + Sync + SharedKey + 'static,
+        T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    {
+        for key in keys {
+            match cache.lookup(&key) {
+                Lookup::Fresh(value) => {
+                    self.out.insert(key, Ok(value));
+                }
+                Lookup::Stale {
+                    value,
+                    refresh: mine,
+                    ..
+                } => {
+                    self.out.insert(key.clone(), Ok(value));
+                    if mine {
+                        self.refresh.push(key);
+                    }
+                }
+                Lookup::Expired { value, age } => {
+                    self.expired.insert(key.clone(), (value, age));
+                    self.misses.push(key);
+                }
+                Lookup::NotFound => {}
+                Lookup::Miss => self.misses.push(key),
+            }
+        }
+    }
+}
+
 /// Loads `keys` of one entity: fresh cache entries answer at once; stale ones too, with one
-/// background refresh per key (stale-while-revalidate); the rest are fetched (through this
-/// request's memo and the shared single-flight) and stored; when that fetch fails, an expired
-/// entry still within its max-stale age answers instead and is reported as stale. Keys the
-/// provider does not have are absent.
+/// background refresh per key (stale-while-revalidate); what memory cannot answer is looked
+/// for in the shared tier; the rest are fetched (through this request's memo and the shared
+/// single-flight) and stored; when that fetch fails, an expired entry still within its
+/// max-stale age answers instead and is reported as stale. Keys the provider does not have
+/// are absent.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn through_cache<K, T, F, Fut>(
     entity: &'static str,
     provider: &'static str,
-    cache: &Arc<EntityCache<K, T>>,
+    cache: &Arc<TieredCache<K, T>>,
     memo: &RequestMemo<K, Loaded<T>>,
     flight: &Arc<SingleFlight<K, Loaded<T>>>,
     stale: &StaleReport,
@@ -114,38 +162,30 @@ pub(super) async fn through_cache<K, T, F, Fut>(
     fetch: F,
 ) -> HashMap<K, Loaded<T>>
 where
-    K: Eq + Hash + Clone + Send + Sync + std::fmt::Debug + 'static,
-    T: Clone + Send + Sync + 'static,
+    K: Eq + Hash + Clone + Send + Sync + SharedKey + std::fmt::Debug + 'static,
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     F: Fn(Vec<K>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = HashMap<K, Loaded<T>>> + Send + 'static,
 {
-    let mut out = HashMap::with_capacity(keys.len());
-    let mut misses = Vec::new();
-    let mut expired = HashMap::new();
-    let mut refresh = Vec::new();
-    for key in keys {
-        match cache.lookup(key) {
-            Lookup::Fresh(value) => {
-                out.insert(key.clone(), Ok(value));
-            }
-            Lookup::Stale {
-                value,
-                refresh: mine,
-                ..
-            } => {
-                out.insert(key.clone(), Ok(value));
-                if mine {
-                    refresh.push(key.clone());
-                }
-            }
-            Lookup::Expired { value, age } => {
-                misses.push(key.clone());
-                expired.insert(key.clone(), (value, age));
-            }
-            Lookup::NotFound => {}
-            Lookup::Miss => misses.push(key.clone()),
-        }
+    let mut answers = Answers {
+        out: HashMap::with_capacity(keys.len()),
+        misses: Vec::new(),
+        expired: HashMap::new(),
+        refresh: Vec::new(),
+    };
+    answers.classify(cache, keys.iter().cloned());
+    if !answers.misses.is_empty() && cache.is_shared() {
+        // Another replica may have stored them: ask Redis once, then look again.
+        let unanswered = std::mem::take(&mut answers.misses);
+        cache.fill(&unanswered).await;
+        answers.classify(cache, unanswered);
     }
+    let Answers {
+        mut out,
+        misses,
+        expired,
+        refresh,
+    } = answers;
     let fetch_and_store = {
         let cache = cache.clone();
         move |keys: Vec<K>| {

@@ -132,5 +132,9 @@ fn into_rates(base: Currency, latest: wire::Latest) -> Result<Rates, ProviderErr
         date,
         rates,
         source: SOURCE,
+        // An impossible time only loses the hint; the rates themselves are fine.
+        next_update: latest
+            .time_next_update_unix
+            .and_then(|at| DateTime::from_timestamp(at, 0)),
     })
 }

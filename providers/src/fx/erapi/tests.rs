@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::sandbox::with_quota;
 use super::{ErApi, QUOTA_WINDOW, sandbox};
 use crate::capability::ExchangeRates;
-use crate::domain::Currency;
+use crate::domain::{Currency, Rates};
 use crate::error::ProviderError;
 use crate::fx::test_support::{dec, get, served};
 use crate::sandbox::FaultPlan;
@@ -43,11 +43,20 @@ async fn reads_the_real_body_keeping_only_the_currencies_switchyard_prices_in() 
     let (erapi, transport) = answering(|| Ok(json(200, LATEST_USD)));
 
     let rates = erapi.latest(Currency::USD).await.unwrap();
+    // What the gateway's shared cache stores comes back the same.
+    let stored = serde_json::to_string(&rates).unwrap();
+    assert_eq!(serde_json::from_str::<Rates>(&stored).unwrap(), rates);
 
     assert_eq!(rates.base, Currency::USD);
     assert_eq!(rates.source, "erapi");
     // `time_last_update_unix` 1724025751 is 2024-08-19 00:02:31 UTC.
     assert_eq!(rates.date, NaiveDate::from_ymd_opt(2024, 8, 19).unwrap());
+    // `time_next_update_unix` 1724112381 (Tue, 20 Aug 2024 00:06:21 +0000): the cache keeps
+    // the rates fresh until then.
+    assert_eq!(
+        rates.next_update.map(|at| at.to_rfc2822()),
+        Some("Tue, 20 Aug 2024 00:06:21 +0000".to_owned())
+    );
     // 162 codes in the body; 30 are Switchyard currencies other than the base.
     assert_eq!(rates.rates.len(), 30);
     assert!(rates.rates.iter().all(|(c, _)| *c != Currency::USD));

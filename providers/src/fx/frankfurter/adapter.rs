@@ -91,5 +91,7 @@ fn into_rates(base: Currency, quote: wire::Quote) -> Result<Rates, ProviderError
         date: quote.date,
         rates,
         source: SOURCE,
+        // Frankfurter says how long its answer stays fresh in Cache-Control instead.
+        next_update: None,
     })
 }
