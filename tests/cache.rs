@@ -398,3 +398,26 @@ async fn rates_stay_fresh_until_the_provider_publishes_the_next_ones() {
     let age = max_age(&cc);
     assert!((7000..=7200).contains(&age), "{cc}");
 }
+
+#[tokio::test]
+async fn a_batch_with_partial_hits_fetches_only_the_missing_keys() {
+    let gw = TestGateway::start().await;
+    let page = "query($n: Int) { products(first: $n) { edges { node { stock { available } } } } }";
+    let warm = gw.query(page, json!({ "n": 15 })).await;
+    assert!(warm.body.get("errors").is_none(), "{}", warm.body);
+    assert_eq!(gw.sandbox("inventory").keys()["GET /v2/stock"], 15);
+    gw.reset_counters();
+
+    let answer = gw.query(page, json!({ "n": 20 })).await;
+    assert!(answer.body.get("errors").is_none(), "{}", answer.body);
+    let edges = answer.body["data"]["products"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 20);
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["stock"]["available"].is_u64())
+    );
+    // 15 stock entries cached: one inventory call, for the other 5 SKUs.
+    assert_eq!(gw.calls_to("inventory", "GET /v2/stock"), 1);
+    assert_eq!(gw.sandbox("inventory").keys()["GET /v2/stock"], 5);
+}

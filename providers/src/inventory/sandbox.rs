@@ -311,6 +311,7 @@ fn stock_answer(service: &WarehouseService, headers: &HeaderMap, query: Option<&
             },
         );
     }
+    service.handle.count_keys("GET /v2/stock", skus.len());
     let shelves = service.shelves.lock().unwrap_or_else(|e| e.into_inner());
     let mut seen = HashSet::new();
     let mut answer = StockResponse {

@@ -1,7 +1,8 @@
 //! The admin API of a sandbox, under `/__sandbox/`:
 //!
 //! * `GET /__sandbox/counters`: `{"total": N, "endpoints": {"GET /products": n},
-//!   "peakInFlight": k, "statuses": {"200": n, "429": m}}`
+//!   "peakInFlight": k, "statuses": {"200": n, "429": m}, "keys": {"GET /v2/stock": n}}`
+//!   (`keys`: keys asked for, per batch endpoint)
 //! * `POST /__sandbox/reset`: zero the counters and start the quota windows afresh
 //! * `GET /__sandbox/faults`, `PUT /__sandbox/faults` (a [`FaultPlan`] as JSON),
 //!   `DELETE /__sandbox/faults` (all off)
@@ -34,6 +35,7 @@ async fn counters(State(handle): State<SandboxHandle>) -> impl IntoResponse {
         "endpoints": endpoints,
         "peakInFlight": handle.peak_in_flight(),
         "statuses": handle.statuses(),
+        "keys": handle.keys(),
     }))
 }
 

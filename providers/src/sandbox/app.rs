@@ -29,6 +29,8 @@ pub struct Arrival {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) counters: Mutex<BTreeMap<String, u64>>,
+    /// Keys asked for, per batch endpoint.
+    pub(crate) keys: Mutex<BTreeMap<String, u64>>,
     /// Answers sent, by status code.
     pub(crate) statuses: Mutex<BTreeMap<u16, u64>>,
     pub(crate) faults: RwLock<FaultPlan>,
@@ -84,6 +86,26 @@ impl SandboxHandle {
             .clone()
     }
 
+    /// Notes that a call to a batch endpoint asked for `n` keys.
+    pub fn count_keys(&self, endpoint: &str, n: usize) {
+        *self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_owned())
+            .or_default() += n as u64;
+    }
+
+    /// Keys asked for per batch endpoint (`GET /v2/stock`) since start or the last reset.
+    pub fn keys(&self) -> BTreeMap<String, u64> {
+        self.shared
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn total(&self) -> u64 {
         self.counters().values().sum()
     }
@@ -105,6 +127,11 @@ impl SandboxHandle {
     pub fn reset(&self) {
         self.shared
             .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.shared
+            .keys
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
