@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache::entity::CachePolicy;
 use crate::cache::redis::RedisTier;
+use crate::cache::response::ResponseCache;
 use crate::config::ProviderCacheConfig;
 use crate::config::{Config, ConfigError, ProviderConfig, credential};
 use crate::graphql::loaders::Caches;
@@ -109,13 +110,24 @@ impl App {
 /// invalidations are applied to this one's memory as they arrive.
 fn caches(config: &Config) -> anyhow::Result<Arc<Caches>> {
     let policy = |name: &str| cache_policy(config.providers.get(name).map(|p| &p.cache));
+    let responses = || ResponseCache::new(config.cache.response_max_bytes);
     let Some(url) = &config.cache.redis_url else {
-        return Ok(Arc::new(Caches::new(config.cache.max_bytes, policy, None)));
+        return Ok(Arc::new(Caches::new(
+            config.cache.max_bytes,
+            policy,
+            None,
+            responses(),
+        )));
     };
     let (forward, mut invalidations) = tokio::sync::mpsc::unbounded_channel();
     let timeout = std::time::Duration::from_millis(config.cache.redis_timeout_ms);
     let redis = RedisTier::start(url, timeout, Some(forward)).map_err(anyhow::Error::msg)?;
-    let caches = Arc::new(Caches::new(config.cache.max_bytes, policy, Some(redis)));
+    let caches = Arc::new(Caches::new(
+        config.cache.max_bytes,
+        policy,
+        Some(redis),
+        responses(),
+    ));
     let weak = Arc::downgrade(&caches);
     tokio::spawn(async move {
         while let Some(message) = invalidations.recv().await {

@@ -55,6 +55,9 @@ pub struct CacheConfig {
     pub redis_url: Option<String>,
     /// How long a Redis read or write may take before the gateway goes on without it.
     pub redis_timeout_ms: u64,
+    /// Memory bound of the whole-response cache (responses a shared cache could keep, for
+    /// their max-age); 0 switches it off.
+    pub response_max_bytes: u64,
 }
 
 /// How long one provider's entities are served from the cache.
@@ -238,6 +241,7 @@ impl Default for Config {
                 admin_token_env: "SWITCHYARD_ADMIN_TOKEN".into(),
                 redis_url: None,
                 redis_timeout_ms: 50,
+                response_max_bytes: 16 * 1024 * 1024,
             },
             sandbox: SandboxConfig {
                 host: [127, 0, 0, 1].into(),

@@ -352,14 +352,7 @@ async fn an_operator_evicts_entries_with_the_admin_token() {
     let mut closed = Config::default();
     closed.cache.admin_token_env = "SWITCHYARD_CACHE_TEST_TOKEN_NEVER_SET".into();
     let gw2 = TestGateway::start_with(closed).await;
-    let refused = gw2
-        .client
-        .post(format!("{}/admin/cache/invalidate", gw2.base_url))
-        .bearer_auth("")
-        .json(&json!({ "provider": "catalog" }))
-        .send()
-        .await
-        .unwrap();
+    let refused = gw2.invalidate("", json!({ "provider": "catalog" })).await;
     assert_eq!(refused.status(), 403);
 }
 
@@ -420,4 +413,55 @@ async fn a_batch_with_partial_hits_fetches_only_the_missing_keys() {
     // 15 stock entries cached: one inventory call, for the other 5 SKUs.
     assert_eq!(gw.calls_to("inventory", "GET /v2/stock"), 1);
     assert_eq!(gw.sandbox("inventory").keys()["GET /v2/stock"], 5);
+}
+
+#[tokio::test]
+async fn repeated_queries_are_answered_from_the_response_cache_until_invalidated() {
+    const TOKEN_VAR: &str = "SWITCHYARD_RESPONSE_CACHE_TEST_ADMIN_TOKEN";
+    // SAFETY: as in an_operator_evicts_entries_with_the_admin_token.
+    unsafe { std::env::set_var(TOKEN_VAR, "responses-admin") };
+    let mut config = Config::default();
+    config.cache.admin_token_env = TOKEN_VAR.into();
+    let gw = TestGateway::start_with(config).await;
+    let query = "{ exchangeRates(base: USD) { date rates { currency rate } } }";
+
+    let first = get(&gw, query, None).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "age"), "", "executed, not from the cache");
+    let cc = header(&first, "cache-control");
+    let tag = header(&first, "etag");
+    let body = first.text().await.unwrap();
+
+    let again = get(&gw, query, None).await;
+    assert_eq!(again.status(), 200);
+    assert!(
+        header(&again, "age").parse::<u64>().is_ok(),
+        "a hit carries Age"
+    );
+    assert_eq!(header(&again, "cache-control"), cc);
+    assert_eq!(header(&again, "etag"), tag);
+    assert_eq!(again.text().await.unwrap(), body);
+    let revalidated = get(&gw, query, Some(&tag)).await;
+    assert_eq!(revalidated.status(), 304);
+
+    // Another query, or the same one with credentials, is not that entry.
+    let other = get(&gw, "{ exchangeRates(base: EUR) { date } }", None).await;
+    assert_eq!(header(&other, "age"), "");
+    let personal = gw
+        .client
+        .get(format!("{}/graphql", gw.base_url))
+        .query(&[("query", query)])
+        .header("authorization", "Bearer someone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&personal, "age"), "");
+
+    // An invalidation drops every kept response.
+    let evicted = gw
+        .invalidate("responses-admin", json!({ "provider": "inventory" }))
+        .await;
+    assert_eq!(evicted.status(), 200);
+    let after = get(&gw, query, None).await;
+    assert_eq!(header(&after, "age"), "", "executed again");
 }

@@ -167,13 +167,11 @@ async fn an_invalidation_reaches_redis_and_every_replica() {
     );
 
     let evicted = a
-        .client
-        .post(format!("{}/admin/cache/invalidate", a.base_url))
-        .bearer_auth("redis-admin")
-        .json(&json!({ "provider": "catalog", "entity": "products", "key": "6" }))
-        .send()
-        .await
-        .expect("admin answers");
+        .invalidate(
+            "redis-admin",
+            json!({ "provider": "catalog", "entity": "products", "key": "6" }),
+        )
+        .await;
     assert_eq!(evicted.status(), 200);
     let body: Value = evicted.json().await.expect("JSON");
     assert_eq!(body["tiers"], json!(["memory", "redis"]));

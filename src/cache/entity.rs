@@ -92,7 +92,7 @@ struct Entry<V> {
 /// them; `size_of` of the key and the entry are added on top. Measured with `bench/cache.py`:
 /// 100,000 small entries through an 8 MiB cache grew the process by about 1.1 KiB per entry
 /// retained beyond its payload.
-const ENTRY_OVERHEAD: u32 = 1024;
+pub const ENTRY_OVERHEAD: u32 = 1024;
 
 /// Per-entry expiry for moka: every entry carries its own eviction bound, because the
 /// upstream's freshness varies per entry.

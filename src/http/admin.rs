@@ -85,7 +85,10 @@ pub async fn invalidate(
         Ok(chosen) => chosen,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message),
     };
-    match evict(caches, &chosen, request.key.as_deref()).await {
+    let evicted = evict(caches, &chosen, request.key.as_deref()).await;
+    // Any response may hold what was evicted.
+    caches.responses.clear();
+    match evicted {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::negotiate::{ResponseType, is_json_body, response_type};
+use crate::cache::response::ResponseCache;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::tick::ExecutionTick;
 use crate::upstream::deadline::Deadline;
@@ -216,6 +217,22 @@ async fn execute(
     {
         return rejection.into_response(as_type);
     }
+    // A response a shared cache could keep may already be here (see cache/response.rs).
+    let response_key = response_key(state, headers, &request, as_type);
+    let responses = &state.providers.caches.responses;
+    let mut _leader = None;
+    if let Some(key) = response_key {
+        if let Some((hit, age)) = responses.get(&key) {
+            return cached_response(headers, as_type, &hit, age);
+        }
+        // An identical request being answered now: wait for it rather than run again.
+        _leader = responses.turn(key, deadline).await;
+        if _leader.is_none()
+            && let Some((hit, age)) = responses.get(&key)
+        {
+            return cached_response(headers, as_type, &hit, age);
+        }
+    }
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
     let operation = match request.parsed_query() {
@@ -260,7 +277,7 @@ async fn execute(
     let request = request.data(loaders);
     let schema = state.schema.clone();
     let deadline = Instant::now() + deadline;
-    let response = Deadline::scope(
+    let mut response = Deadline::scope(
         deadline,
         tick.track(async move { schema.execute(request).await }),
     )
@@ -268,49 +285,44 @@ async fn execute(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = match serde_json::to_value(&response) {
-        Ok(v) => v,
-        Err(_) => {
-            return Rejection::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "the response could not be encoded",
-            )
-            .into_response(as_type);
-        }
-    };
     let stale = report.entries();
     let cacheable = !request_error && response.errors.is_empty() && stale.is_empty();
-    if !stale.is_empty()
-        && let Some(obj) = body.as_object_mut()
-    {
-        let extensions = obj.entry("extensions").or_insert_with(|| json!({}));
-        if let Some(extensions) = extensions.as_object_mut() {
-            extensions.insert("stale".into(), Value::Array(stale));
-        }
-    }
     let default_code = if request_error {
         "GRAPHQL_VALIDATION_FAILED"
     } else {
         "INTERNAL_SERVER_ERROR"
     };
-    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
-        for error in errors {
-            let ext = error
-                .as_object_mut()
-                .map(|e| e.entry("extensions").or_insert_with(|| json!({})));
-            if let Some(Value::Object(ext)) = ext {
-                ext.entry("code").or_insert_with(|| json!(default_code));
-            }
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", default_code);
         }
     }
-    let status = if request_error {
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("data");
-        }
-        as_type.request_error_status()
+    if !stale.is_empty()
+        && let Ok(stale) = async_graphql::Value::from_json(Value::Array(stale))
+    {
+        response.extensions.insert("stale".into(), stale);
+    }
+    // Straight to text: through a serde_json::Value first costs five times as much.
+    let (status, encoded) = if request_error {
+        // No `data` at all when the request failed before execution (DESIGN's contract).
+        let encoded = serde_json::to_value(&response).map(|mut body| {
+            if let Some(obj) = body.as_object_mut() {
+                obj.remove("data");
+            }
+            body.to_string()
+        });
+        (as_type.request_error_status(), encoded)
     } else {
-        StatusCode::OK
+        (StatusCode::OK, serde_json::to_string(&response))
+    };
+    let Ok(text) = encoded else {
+        return Rejection::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "the response could not be encoded",
+        )
+        .into_response(as_type);
     };
     // A request that says who sends it may get an answer for that client alone: browsers
     // may keep it, shared caches (CDNs, proxies) must not.
@@ -325,9 +337,21 @@ async fn execute(
         Some(secs) if secs > 0 => format!("{scope}, max-age={secs}"),
         _ => "no-cache".to_owned(),
     };
-    let text = body.to_string();
     if status == StatusCode::OK && cacheable {
         let tag = etag(&text);
+        if let (Some(key), Some(OperationType::Query), Some(secs)) = (
+            response_key,
+            operation,
+            report.max_age().map(|d| d.as_secs()),
+        ) && scope == "public"
+        {
+            state.providers.caches.responses.insert(
+                key,
+                text.clone(),
+                tag.clone(),
+                std::time::Duration::from_secs(secs),
+            );
+        }
         if if_none_match(headers, &tag) {
             let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
             set_caching(not_modified.headers_mut(), &cache_control, Some(&tag));
@@ -339,6 +363,48 @@ async fn execute(
     }
     let mut response = text_response(status, as_type, text);
     set_caching(response.headers_mut(), &cache_control, None);
+    response
+}
+
+/// The response cache's key of a request whose response a shared cache could keep; `None`
+/// when the cache is off or the request says who sends it.
+fn response_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &async_graphql::Request,
+    as_type: ResponseType,
+) -> Option<crate::cache::response::Key> {
+    if !state.providers.caches.responses.enabled() || carries_identity(headers) {
+        return None;
+    }
+    let variables = serde_json::to_vec(&request.variables).ok()?;
+    let extensions = serde_json::to_vec(&request.extensions).ok()?;
+    Some(ResponseCache::key(&[
+        as_type.content_type().as_bytes(),
+        request.operation_name.as_deref().unwrap_or("").as_bytes(),
+        request.query.as_bytes(),
+        &variables,
+        &extensions,
+    ]))
+}
+
+/// A kept response, stored `age` ago: 304 when the client holds it already.
+fn cached_response(
+    headers: &HeaderMap,
+    as_type: ResponseType,
+    hit: &crate::cache::response::Cached,
+    age: std::time::Duration,
+) -> Response {
+    let cache_control = format!("public, max-age={}", hit.max_age.as_secs());
+    let mut response = if if_none_match(headers, &hit.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        text_response(StatusCode::OK, as_type, hit.body.clone())
+    };
+    set_caching(response.headers_mut(), &cache_control, Some(&hit.etag));
+    response
+        .headers_mut()
+        .insert(header::AGE, HeaderValue::from(age.as_secs()));
     response
 }
 

@@ -88,6 +88,17 @@ impl TestGateway {
         );
     }
 
+    /// `POST /admin/cache/invalidate` with a bearer token.
+    pub async fn invalidate(&self, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/admin/cache/invalidate", self.base_url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
     /// POSTs a query as JSON and returns the status and body.
     pub async fn query(&self, query: &str, variables: Value) -> Answer {
         self.post_json(json!({ "query": query, "variables": variables }), None)

@@ -9,6 +9,7 @@ use providers::domain::{
 
 use crate::cache::entity::{CachePolicy, EntityCache};
 use crate::cache::redis::{Invalidation, RedisTier};
+use crate::cache::response::ResponseCache;
 use crate::cache::tiered::{SharedKey, TieredCache};
 
 /// The shared entity caches, one per entity (products, stock, review pages, rates).
@@ -20,6 +21,8 @@ pub struct Caches {
     pub rates: Arc<TieredCache<Currency, Rates>>,
     /// The Redis tier all of them share, when configured.
     pub redis: Option<Arc<RedisTier>>,
+    /// Whole responses (this replica's memory only); emptied whenever an entity is invalidated.
+    pub responses: ResponseCache,
 }
 
 impl Caches {
@@ -29,6 +32,7 @@ impl Caches {
         max_bytes: u64,
         policy: impl Fn(&str) -> CachePolicy,
         redis: Option<Arc<RedisTier>>,
+        responses: ResponseCache,
     ) -> Self {
         Caches {
             pages: Arc::new(TieredCache::new(
@@ -62,11 +66,13 @@ impl Caches {
                 "fx:rates",
             )),
             redis,
+            responses,
         }
     }
 
     /// Another replica's invalidation, applied to this replica's memory.
     pub fn apply(&self, message: &Invalidation) {
+        self.responses.clear();
         let scope = &message.scope;
         match message.namespace.as_str() {
             n if n == self.pages.namespace() => self.pages.apply(scope),

@@ -108,7 +108,9 @@ impl Loaders {
     }
 }
 
-fn on_tick<L: Send + Sync + 'static>(
+/// A DataLoader whose batches close on `tick` (public for `benches/hot_paths.rs` only).
+#[doc(hidden)]
+pub fn on_tick<L: Send + Sync + 'static>(
     loader: L,
     tick: &ExecutionTick,
 ) -> DataLoader<L, HashMapCache> {
