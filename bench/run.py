@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-BINARY = os.path.join(ROOT, "target", "release", "switchyard")
+BINARY = os.environ.get("SWITCHYARD_BIN", os.path.join(ROOT, "target", "release", "switchyard"))
 PROVIDERS = ["catalog", "frankfurter", "erapi", "inventory", "reviews"]
 # Distinct upstream keys one storefront page asks for, by provider.
 PAGE_KEYS = {"catalog": 1, "frankfurter": 1, "inventory": 20, "reviews": 20}
