@@ -34,6 +34,8 @@ PROVIDERS = ["catalog", "frankfurter", "erapi", "inventory", "reviews"]
 # Distinct upstream keys one storefront page asks for, by provider.
 PAGE_KEYS = {"catalog": 1, "frankfurter": 1, "inventory": 20, "reviews": 20}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Every load-generator command run, as written into results.json.
+COMMANDS = set()
 
 
 def free_port():
@@ -275,7 +277,15 @@ def oha(gateway, operation, connections, requests=None, duration=None, variables
     command += ["-n", str(requests)] if requests else ["-z", f"{duration}s"]
     command.append(gateway.url)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(out), " ".join(command[:-3] + [os.path.relpath(body, ROOT), "URL"])
+    record(command)
+    return json.loads(out), command
+
+
+def record(command):
+    """Notes a command for results.json, with the run's own paths and ports made generic."""
+    words = [os.path.relpath(w, ROOT) if w.startswith(ROOT) else w for w in command]
+    words[-1] = "http://127.0.0.1:<gateway port>/graphql"
+    COMMANDS.add(" ".join(words))
 
 
 def summary(result):
@@ -376,21 +386,27 @@ def warm(gateways, opts):
 
 
 def herd(gateways, opts):
-    """100 identical queries at once on a cold gateway (caches on): upstream calls per key."""
+    """100 identical queries at once on a cold gateway (caches on): upstream calls per key.
+    Each run starts the gateway afresh; the calls shown are the most any run made."""
     out = {"page_keys": PAGE_KEYS, "gateways": {}}
     for gw in gateways:
-        gw.start(cache=True)
-        try:
-            gw.sandbox.reset()
-            r = summary(oha(gw, "storefront", 100, requests=100)[0])
-            calls = gw.sandbox.calls()
-        finally:
-            gw.stop()
+        runs, most = [], {p: 0 for p in PROVIDERS}
+        for _ in range(opts.runs):
+            gw.start(cache=True)
+            try:
+                gw.sandbox.reset()
+                runs.append(summary(oha(gw, "storefront", 100, requests=100)[0]))
+                calls = gw.sandbox.calls()
+            finally:
+                gw.stop()
+            most = {p: max(most[p], calls[p]) for p in PROVIDERS}
         out["gateways"][gw.name] = {
-            "calls": {p: n for p, n in calls.items() if n},
-            "calls_per_key": {p: calls[p] / k for p, k in PAGE_KEYS.items()},
-            "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "success": r["success"],
-            "percentiles_ms": r["percentiles_ms"],
+            "calls": {p: n for p, n in most.items() if n},
+            "calls_per_key": {p: most[p] / k for p, k in PAGE_KEYS.items()},
+            "p50_ms": spread([r["p50_ms"] for r in runs]),
+            "p99_ms": spread([r["p99_ms"] for r in runs]),
+            "success": min(r["success"] or 0 for r in runs),
+            "percentiles_ms": runs[-1]["percentiles_ms"],
         }
     return out
 
@@ -424,22 +440,30 @@ def degraded(gateways, opts):
     out = {"gateways": {}}
     for gw in gateways:
         gw.sandbox.faults("reviews", error_rate=0.3, latency_ms=500)
-        gw.start(cache=False)
+        runs = []
         try:
-            gw.query("storefront")
-            r = summary(oha(gw, "storefront", 32, duration=opts.duration)[0])
-            with ThreadPoolExecutor(16) as pool:
-                answers = list(pool.map(lambda _: gw.query("storefront")[1], range(opts.samples)))
+            for run in range(opts.runs):
+                gw.start(cache=False)  # afresh: breakers and retry budgets start closed and full
+                try:
+                    gw.query("storefront")
+                    runs.append(summary(oha(gw, "storefront", 32, duration=opts.duration)[0]))
+                    if run == opts.runs - 1:
+                        with ThreadPoolExecutor(16) as pool:
+                            answers = list(pool.map(lambda _: gw.query("storefront")[1],
+                                                    range(opts.samples)))
+                finally:
+                    gw.stop()
         finally:
-            gw.stop()
             gw.sandbox.calm()
         complete = sum(complete_except_reviews(a) for a in answers)
         out["gateways"][gw.name] = {
-            "rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-            "http_success": r["success"],
+            "rps": spread([r["rps"] for r in runs]),
+            "p50_ms": spread([r["p50_ms"] for r in runs]),
+            "p99_ms": spread([r["p99_ms"] for r in runs]),
+            "http_success": min(r["success"] or 0 for r in runs),
             "complete_share": complete / len(answers),
             "sampled": len(answers),
-            "percentiles_ms": r["percentiles_ms"],
+            "percentiles_ms": runs[-1]["percentiles_ms"],
         }
     return out
 
@@ -473,6 +497,7 @@ def churn(gateways, opts):
                        str(len(words)), "-m", "POST", "-T", "application/json", "-Z", lines, gw.url]
             r = summary(json.loads(subprocess.run(command, capture_output=True, text=True,
                                                   check=True).stdout))
+            record(command)
             seconds = time.perf_counter() - began
             end = gw.stats()
             catalog = gw.sandbox.calls()["catalog"]
@@ -549,6 +574,7 @@ def main():
             gw.stop()
         sandbox.close()
     os.makedirs(opts.out, exist_ok=True)
+    results["commands"] = sorted(COMMANDS)
     with open(os.path.join(opts.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     import report  # noqa: E402  (bench/report.py, beside this file)
