@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use providers::sandbox::FaultPlan;
 use serde_json::{Value, json};
-use support::{TestGateway, operation};
+use support::{TestGateway, operation, poll_until};
 use switchyard::config::Config;
 
 const ALL: [&str; 5] = ["catalog", "frankfurter", "erapi", "inventory", "reviews"];
@@ -129,11 +129,12 @@ async fn a_stale_entry_is_served_at_once_and_refreshed_once_in_the_background() 
     for _ in 0..5 {
         gw.query(query, json!({})).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.sandbox("catalog").total() < 2 {
-        assert!(Instant::now() < deadline, "no refresh reached the catalog");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(
+        "a refresh reaches the catalog",
+        Duration::from_secs(10),
+        || async { (gw.sandbox("catalog").total() >= 2).then_some(()) },
+    )
+    .await;
     assert_eq!(gw.sandbox("catalog").total(), 2);
 }
 

@@ -49,7 +49,9 @@ fn free_port() -> u16 {
 /// Polls `url` until it answers 200, or panics at the deadline.
 async fn wait_until_up(client: &reqwest::Client, url: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
     loop {
+        ticks.tick().await;
         if let Ok(r) = client.get(url).send().await
             && r.status().is_success()
         {
@@ -59,7 +61,6 @@ async fn wait_until_up(client: &reqwest::Client, url: &str, child: &mut Child) {
             panic!("process exited with {status} before {url} answered");
         }
         assert!(Instant::now() < deadline, "{url} did not come up in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::redis::RedisServer;
-use support::{TestGateway, operation};
+use support::{TestGateway, operation, poll_until};
 use switchyard::config::Config;
 
 const ALL: [&str; 5] = ["catalog", "frankfurter", "erapi", "inventory", "reviews"];
@@ -35,15 +35,11 @@ async fn tier(gw: &TestGateway) -> Value {
 
 /// Polls `/readyz` until `done` holds for the Redis tier's entry.
 async fn until(gw: &TestGateway, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll_until(what, Duration::from_secs(10), || async {
         let status = tier(gw).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "{what}: {status}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        done(&status).then_some(status)
+    })
+    .await
 }
 
 async fn written(gw: &TestGateway) -> Value {
@@ -183,12 +179,11 @@ async fn an_invalidation_reaches_redis_and_every_replica() {
     );
 
     // B evicts its memory copy when the message arrives; until then it may answer from it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.calls_to("catalog", "GET /products/{id}") == 0 {
-        assert!(Instant::now() < deadline, "B never dropped its copy");
+    poll_until("B drops its copy", Duration::from_secs(10), || async {
         no_errors(&b.query(query, json!({})).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (b.calls_to("catalog", "GET /products/{id}") > 0).then_some(())
+    })
+    .await;
     assert_eq!(b.calls_to("catalog", "GET /products/{id}"), 1);
 }
 
@@ -215,28 +210,15 @@ async fn redis_stopped_mid_test_fails_no_request_and_is_used_again_when_back() {
 
     redis.restart().await;
     // After the retry pause the tier is probed again and new entries reach the new server.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut id = 100;
-    while redis
-        .keys("switchyard:v1:catalog:products:*")
-        .await
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "Redis never used again: {}",
-            tier(&gw).await
-        );
-        id += 1;
-        no_errors(
-            &gw.query(
-                &format!(r#"{{ product(id: "{id}") {{ title }} }}"#),
-                json!({}),
-            )
-            .await,
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ids = std::sync::atomic::AtomicU64::new(100);
+    poll_until("Redis is used again", Duration::from_secs(10), || async {
+        let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let query = format!(r#"{{ product(id: "{id}") {{ title }} }}"#);
+        no_errors(&gw.query(&query, json!({})).await);
+        let stored = redis.keys("switchyard:v1:catalog:products:*").await;
+        (!stored.is_empty()).then_some(())
+    })
+    .await;
     let up = until(&gw, "the tier is up again", |s| s["state"] == "up").await;
     assert!(up["written"].as_u64() > before["written"].as_u64(), "{up}");
 }

@@ -19,10 +19,10 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use providers::UpstreamRequest;
 use providers::sandbox::{FaultPlan, serve};
 use serde_json::{Value, json};
-use support::{Answer, TestGateway};
+use support::{Answer, TestGateway, poll_until};
 use switchyard::config::{Config, QuotaConfig};
 use tokio::sync::Mutex as TestLock;
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
 /// The reviews vendor's one endpoint, as the simulator counts it.
 const REVIEWS: &str = "GET /v1/products/{productId}/reviews";
@@ -244,7 +244,9 @@ async fn a_429_holds_every_call_until_its_retry_after(http_date: bool) {
     // While held, a query whose deadline ends before the hold does fails at once, unsent.
     // (Queries whose deadline ends just after it are not sent: they would wait into it.)
     let mut held = 0;
+    let mut every = tokio::time::interval(Duration::from_millis(100));
     while Instant::now() + Duration::from_millis(DEADLINE_MS + 200) < start + hold {
+        every.tick().await;
         let (answer, took) = timed(gw.query_within(PRODUCT, json!({}), DEADLINE_MS)).await;
         for error in assert_reviews_failed(&answer, "RATE_LIMITED", true) {
             let ms = error["extensions"]["retryAfterMs"].as_u64();
@@ -260,12 +262,13 @@ async fn a_429_holds_every_call_until_its_retry_after(http_date: bool) {
             "a held query reached the provider"
         );
         held += 1;
-        sleep(Duration::from_millis(100)).await;
     }
     assert!(held >= 3, "only {held} queries were seen held");
 
     // Once the Retry-After has passed (at the latest: from our answer, plus the HTTP-date's
     // rounding), calls go again.
+    // What is tested is the provider's own clock (its Retry-After), so the test lets that time
+    // pass rather than waiting for an event; paused time cannot drive a real HTTP server's date.
     let longest_hold = hold + Duration::from_secs(u64::from(http_date));
     tokio::time::sleep_until(answered + longest_hold).await;
     assert_eq!(gw.calls_to("reviews", REVIEWS), 1);
@@ -661,15 +664,15 @@ async fn after_an_outage_the_breaker_opens_then_probes_and_closes() {
 
     // The provider recovers; after open_ms the breaker is half-open (by time alone).
     gw.set_faults("inventory", FaultPlan::default());
-    let give_up = Instant::now() + Duration::from_secs(3);
-    let half_open = loop {
-        let (_, inventory) = gw.readiness_of("inventory").await;
-        if inventory["breaker"] != "open" {
-            break inventory;
-        }
-        assert!(Instant::now() < give_up, "the breaker never left open");
-        sleep(Duration::from_millis(20)).await;
-    };
+    let half_open = poll_until(
+        "the breaker leaves open",
+        Duration::from_secs(3),
+        || async {
+            let (_, inventory) = gw.readiness_of("inventory").await;
+            (inventory["breaker"] != "open").then_some(inventory)
+        },
+    )
+    .await;
     assert!(opened_after.elapsed() >= Duration::from_millis(OPEN_MS));
     assert_eq!(half_open["breaker"], "half-open", "{half_open}");
     assert_eq!(stock_calls(), 3, "no call while open");
@@ -826,10 +829,11 @@ async fn overload_inventory(
     let sampler = {
         let (samples, running) = (samples.clone(), running.clone());
         tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(10));
             while running.load(Ordering::SeqCst) {
+                every.tick().await;
                 let count = handle.counters().get(STOCK).copied().unwrap_or(0);
                 samples.lock().unwrap().push((Instant::now(), count));
-                sleep(Duration::from_millis(10)).await;
             }
         })
     };
@@ -1065,14 +1069,12 @@ async fn a_slow_provider_does_not_slow_queries_that_do_not_use_it() {
             tokio::spawn(async move { gw.query(slow_page, json!({ "after": after })).await })
         })
         .collect();
-    let give_up = Instant::now() + Duration::from_secs(2);
-    while gw.sandbox("reviews").peak_in_flight() < 8 {
-        assert!(
-            Instant::now() < give_up,
-            "the reviews calls never got stuck"
-        );
-        sleep(Duration::from_millis(10)).await;
-    }
+    poll_until(
+        "the reviews calls get stuck",
+        Duration::from_secs(2),
+        || async { (gw.sandbox("reviews").peak_in_flight() >= 8).then_some(()) },
+    )
+    .await;
 
     // Meanwhile, catalog-only queries keep their latency.
     for id in 1..=5 {

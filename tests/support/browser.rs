@@ -208,7 +208,9 @@ impl Browser {
              return value instanceof Node ? true : value; }})()"
         );
         let deadline = Instant::now() + timeout;
+        let mut ticks = tokio::time::interval(POLL_INTERVAL);
         loop {
+            ticks.tick().await;
             // An error is not final: the page may be between documents.
             let last = match self.evaluate(&js).await {
                 Ok(value) if is_truthy(&value) => return Ok(value),
@@ -223,7 +225,6 @@ impl Browser {
                     self.failed_loads()
                 );
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 
@@ -439,7 +440,9 @@ impl ChromiumProcess {
     async fn devtools_endpoint(&mut self) -> anyhow::Result<String> {
         let file = self.dir.join("profile").join("DevToolsActivePort");
         let deadline = Instant::now() + LAUNCH_TIMEOUT;
+        let mut ticks = tokio::time::interval(POLL_INTERVAL);
         loop {
+            ticks.tick().await;
             if let Ok(contents) = fs::read_to_string(&file) {
                 let mut lines = contents.lines();
                 if let (Some(port), Some(path)) = (lines.next(), lines.next())
@@ -461,7 +464,6 @@ impl ChromiumProcess {
                     self.log_tail()
                 );
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 

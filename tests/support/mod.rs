@@ -21,6 +21,27 @@ pub struct TestGateway {
     pub client: reqwest::Client,
 }
 
+/// Asks `probe` every 20 ms until it answers `Some`, and fails the test with `what` when that
+/// takes longer than `within`: how the tests wait for something another task or process does.
+pub async fn poll_until<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+    }
+}
+
 /// A GraphQL answer: HTTP status and the JSON body.
 #[derive(Debug)]
 pub struct Answer {

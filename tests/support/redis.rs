@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct RedisServer {
     port: u16,
@@ -39,11 +39,10 @@ impl RedisServer {
                 panic!("{binary}: {e} (scripts/test installs redis-server; or set REDIS_SERVER)")
             });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.ping().await.is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::poll_until("redis-server comes up", Duration::from_secs(10), || async {
+            self.ping().await.ok()
+        })
+        .await;
     }
 
     async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
