@@ -144,33 +144,33 @@ where
     }
 
     pub fn insert(&self, key: K, value: V, freshness: Option<Duration>) {
-        let bytes_for = |stored: Stored, value: &V| encode(Some(value), now_ms(), stored.fresh_for);
-        match &self.shared {
-            None => {
-                self.memory.insert(key, value, freshness);
-            }
-            Some(redis) => {
-                let copy = value.clone();
-                if let Some(stored) = self.memory.insert(key.clone(), value, freshness) {
-                    redis.put(Write {
-                        key: self.redis_key(&key),
-                        value: bytes_for(stored, &copy),
-                        ttl: stored.keep_for,
-                    });
-                }
-            }
+        let Some(redis) = &self.shared else {
+            self.memory.insert(key, value, freshness);
+            return;
+        };
+        let copy = value.clone();
+        if let Some(stored) = self.memory.insert(key.clone(), value, freshness) {
+            self.share(redis, &key, Some(&copy), stored);
         }
     }
 
     pub fn insert_not_found(&self, key: K) {
-        let stored = self.memory.insert_not_found(key.clone());
-        if let (Some(redis), Some(stored)) = (&self.shared, stored) {
-            redis.put(Write {
-                key: self.redis_key(&key),
-                value: encode::<V>(None, now_ms(), stored.fresh_for),
-                ttl: stored.keep_for,
-            });
+        let Some(redis) = &self.shared else {
+            self.memory.insert_not_found(key);
+            return;
+        };
+        if let Some(stored) = self.memory.insert_not_found(key.clone()) {
+            self.share(redis, &key, None, stored);
         }
+    }
+
+    /// Queues what memory just stored for Redis, kept there as long as memory keeps it.
+    fn share(&self, redis: &RedisTier, key: &K, value: Option<&V>, stored: Stored) {
+        redis.put(Write {
+            key: self.redis_key(key),
+            value: encode(value, now_ms(), stored.fresh_for),
+            ttl: stored.keep_for,
+        });
     }
 
     /// Evicts `key` from memory and Redis, and from the other replicas' memory. Errs when

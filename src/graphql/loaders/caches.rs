@@ -34,37 +34,23 @@ impl Caches {
         redis: Option<Arc<RedisTier>>,
         responses: ResponseCache,
     ) -> Self {
+        let policy = &policy;
+        let tiered = Tiered {
+            max_bytes,
+            policy,
+            redis: &redis,
+        };
         Caches {
-            pages: Arc::new(TieredCache::new(
-                EntityCache::new("pages", policy("catalog"), max_bytes, weights::page),
-                redis.clone(),
-                "catalog:pages",
-            )),
-            products: Arc::new(TieredCache::new(
-                EntityCache::new("products", policy("catalog"), max_bytes, weights::product),
-                redis.clone(),
-                "catalog:products",
-            )),
-            stock: Arc::new(TieredCache::new(
-                EntityCache::new("stock", policy("inventory"), max_bytes, weights::stock),
-                redis.clone(),
-                "inventory:stock",
-            )),
-            reviews: Arc::new(TieredCache::new(
-                EntityCache::new(
-                    "reviews",
-                    policy("reviews"),
-                    max_bytes,
-                    weights::review_page,
-                ),
-                redis.clone(),
+            pages: tiered.cache("pages", "catalog", "catalog:pages", weights::page),
+            products: tiered.cache("products", "catalog", "catalog:products", weights::product),
+            stock: tiered.cache("stock", "inventory", "inventory:stock", weights::stock),
+            reviews: tiered.cache(
+                "reviews",
+                "reviews",
                 "reviews:reviews",
-            )),
-            rates: Arc::new(TieredCache::new(
-                EntityCache::new("rates", policy("frankfurter"), max_bytes, weights::rates),
-                redis.clone(),
-                "fx:rates",
-            )),
+                weights::review_page,
+            ),
+            rates: tiered.cache("rates", "frankfurter", "fx:rates", weights::rates),
             redis,
             responses,
         }
@@ -82,6 +68,31 @@ impl Caches {
             n if n == self.rates.namespace() => self.rates.apply(scope),
             other => tracing::debug!(namespace = other, "invalidation of an unknown namespace"),
         }
+    }
+}
+
+/// What every entity cache is built with.
+struct Tiered<'a> {
+    max_bytes: u64,
+    policy: &'a dyn Fn(&str) -> CachePolicy,
+    redis: &'a Option<Arc<RedisTier>>,
+}
+
+impl Tiered<'_> {
+    /// The cache of `entity`, with `provider`'s policy, under `namespace` in Redis.
+    fn cache<K, V>(
+        &self,
+        entity: &'static str,
+        provider: &str,
+        namespace: &'static str,
+        weigh: fn(&K, &V) -> u32,
+    ) -> Arc<TieredCache<K, V>>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + SharedKey + 'static,
+        V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        let memory = EntityCache::new(entity, (self.policy)(provider), self.max_bytes, weigh);
+        Arc::new(TieredCache::new(memory, self.redis.clone(), namespace))
     }
 }
 
