@@ -101,7 +101,7 @@ impl App {
             persisted: Arc::new(PersistedQueries::new(PERSISTED_QUERIES_BYTES)),
             admin_token_env: config.cache.admin_token_env.clone(),
         };
-        let router = http::router(state, config.server.max_body_bytes, config.server.graphiql);
+        let router = http::router(state, config.server.max_body_bytes, config.graphiql());
         Ok(App { router, sandboxes })
     }
 }

@@ -112,7 +112,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!("GraphQL at http://{addr}/graphql");
-    if config.server.graphiql {
+    if config.graphiql() {
         tracing::info!("GraphiQL at http://{addr}/graphiql");
     }
     app::serve(app, listener, shutdown_signal()).await

@@ -7,6 +7,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+mod edge;
+
+pub use edge::{
+    ApiKeyConfig, AuthConfig, JwtConfig, LimitsConfig, Profile, RateLimitsConfig,
+    TrustedDocumentsConfig,
+};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -17,7 +24,13 @@ const ENV_PREFIX: &str = "SWITCHYARD__";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `development` or `production` (see [`Profile`]).
+    pub profile: Profile,
     pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitsConfig,
+    pub trusted_documents: TrustedDocumentsConfig,
     pub cache: CacheConfig,
     pub sandbox: SandboxConfig,
     pub providers: ProvidersConfig,
@@ -30,8 +43,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted on `/graphql`.
     pub max_body_bytes: usize,
-    /// Serve the GraphiQL playground at `/graphiql`.
-    pub graphiql: bool,
+    /// Serve the GraphiQL playground at `/graphiql`; unset: on in the development profile,
+    /// off in production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphiql: Option<bool>,
     /// Every GraphQL request's deadline; a client may ask for less with the
     /// `x-switchyard-deadline-ms` header.
     pub deadline_ms: u64,
@@ -229,10 +244,15 @@ impl QuotaConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            profile: Profile::Development,
+            limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
+            trusted_documents: TrustedDocumentsConfig::default(),
             server: ServerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
                 max_body_bytes: 1024 * 1024,
-                graphiql: true,
+                graphiql: None,
                 deadline_ms: 10_000,
                 optional_fields: vec!["Product.reviews".into()],
             },
@@ -427,6 +447,13 @@ impl ConfigError {
 }
 
 impl Config {
+    /// Whether `/graphiql` is served: as `server.graphiql` says, else only in development.
+    pub fn graphiql(&self) -> bool {
+        self.server
+            .graphiql
+            .unwrap_or(self.profile == Profile::Development)
+    }
+
     /// Defaults, then `file` (when given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -620,7 +647,7 @@ mod tests {
 
     #[test]
     fn the_shipped_file_is_the_default() {
-        let shipped = Config::from_toml_str(include_str!("../switchyard.toml")).unwrap();
+        let shipped = Config::from_toml_str(include_str!("../../switchyard.toml")).unwrap();
         assert_eq!(shipped, Config::default());
     }
 
