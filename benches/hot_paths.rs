@@ -106,7 +106,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     );
     assert!(!stock.is_empty(), "no stock");
     Fixture {
-        schema: build_schema(providers.clone()),
+        schema: build_schema(providers.clone(), &Default::default()),
         rt,
         providers,
         products,

@@ -11,15 +11,20 @@ use providers::catalog::DummyJson;
 use providers::fx::{ErApi, Failover, Frankfurter};
 use providers::inventory::{self, Warehouse};
 use providers::reviews::{self, ReviewsVendor};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::auth::{Authenticator, ClientLimits};
 use crate::cache::entity::CachePolicy;
 use crate::cache::redis::RedisTier;
 use crate::cache::response::ResponseCache;
+use crate::config::Profile;
 use crate::config::ProviderCacheConfig;
-use crate::config::{Config, ConfigError, ProviderConfig, credential};
+use crate::config::{Config, ConfigError, ProviderConfig, ServerConfig, credential};
+use crate::graphql::limits::RequestLimits;
 use crate::graphql::loaders::Caches;
-use crate::graphql::{Providers, build_schema};
+use crate::graphql::{Providers, SchemaOptions, build_schema};
+use crate::http::trusted::TrustedDocuments;
 use crate::http::{self, AppState, PersistedQueries};
 use crate::sandbox::Sandboxes;
 use crate::upstream::{Upstreams, transport_for};
@@ -94,12 +99,30 @@ impl App {
             upstreams: Arc::new(upstreams),
             optional_fields: Arc::new(config.server.optional_fields.iter().cloned().collect()),
         };
+        let introspection = config.profile == Profile::Development;
+        let limits = Arc::new(RequestLimits::new(&config.limits, introspection));
+        let auth = Arc::new(
+            Authenticator::new(&config.auth)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        if let Some(field) = auth.scoped_fields().find(|f| !limits.knows_field(f)) {
+            anyhow::bail!("auth.field_scopes: `{field}` is not a field of the schema");
+        }
+        let options = SchemaOptions {
+            introspection,
+            max_list_size: config.limits.max_list_size,
+        };
         let state = AppState {
-            schema: build_schema(providers.clone()),
+            schema: build_schema(providers.clone(), &options),
             providers,
             deadline: std::time::Duration::from_millis(config.server.deadline_ms),
             persisted: Arc::new(PersistedQueries::new(PERSISTED_QUERIES_BYTES)),
             admin_token_env: config.cache.admin_token_env.clone(),
+            limits,
+            auth,
+            client_limits: ClientLimits::new(&config.rate_limits, &config.auth.api_keys),
+            trusted: TrustedDocuments::load(&config.trusted_documents)?.map(Arc::new),
         };
         let router = http::router(state, config.server.max_body_bytes, config.graphiql());
         Ok(App { router, sandboxes })
@@ -159,15 +182,15 @@ fn secret(
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `app` on `listener` with `server`'s connection limits until `shutdown` resolves,
+/// then drains in-flight requests (at most `server.shutdown_grace_ms`).
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
+    server: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    http::server::serve(listener, app.router, server.into(), shutdown).await;
     drop(app.sandboxes);
     Ok(())
 }
@@ -177,11 +200,23 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     pub sandboxes: Sandboxes,
     task: JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl RunningGateway {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Shuts the gateway down as SIGTERM does (stops accepting, lets in-flight requests
+    /// finish within `server.shutdown_grace_ms`) and returns once it has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(err) = (&mut self.task).await {
+            tracing::error!(%err, "gateway task failed");
+        }
     }
 }
 
@@ -198,15 +233,24 @@ pub async fn spawn(config: &Config) -> anyhow::Result<RunningGateway> {
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router).await {
-            tracing::error!(%err, "gateway stopped");
+    let (stop, stopped) = oneshot::channel();
+    // Only `shutdown` stops it gracefully; dropping the handle aborts the task instead.
+    let shutdown = async move {
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
         }
-    });
+    };
+    let task = tokio::spawn(http::server::serve(
+        listener,
+        router,
+        (&config.server).into(),
+        shutdown,
+    ));
     Ok(RunningGateway {
         addr,
         sandboxes,
         task,
+        stop: Some(stop),
     })
 }
 

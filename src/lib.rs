@@ -2,6 +2,7 @@
 //! map of the code.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod graphql;

@@ -115,7 +115,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     if config.graphiql() {
         tracing::info!("GraphiQL at http://{addr}/graphiql");
     }
-    app::serve(app, listener, shutdown_signal()).await
+    app::serve(app, listener, &config.server, shutdown_signal()).await
 }
 
 async fn sandbox(config: Option<PathBuf>) -> anyhow::Result<()> {

@@ -186,7 +186,16 @@ fn max_age(cache_control: &str) -> u64 {
 
 #[tokio::test]
 async fn responses_carry_the_least_freshness_of_their_fields_and_an_etag() {
-    let gw = TestGateway::start().await;
+    // One API key, `k1`, stored as its SHA-256.
+    let mut config = switchyard::config::Config::default();
+    config.auth.api_keys.push(switchyard::config::ApiKeyConfig {
+        name: "web".into(),
+        sha256: "6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0".into(),
+        scopes: Vec::new(),
+        requests_per_minute: None,
+        cost_per_minute: None,
+    });
+    let gw = TestGateway::start_with(config).await;
     // Rates only: Frankfurter says max-age=86400, which wins over the configured hour.
     let rates = get(&gw, "{ exchangeRates(base: USD) { date } }", None).await;
     assert_eq!(rates.status(), 200);
@@ -216,7 +225,7 @@ async fn responses_carry_the_least_freshness_of_their_fields_and_an_etag() {
 
     // A request that carries credentials gets an answer shared caches must not keep.
     for (name, value) in [
-        ("authorization", "Bearer some-client"),
+        ("authorization", "ApiKey k1"),
         ("cookie", "session=abc"),
         ("x-api-key", "k1"),
     ] {

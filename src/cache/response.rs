@@ -38,6 +38,8 @@ pub struct Cached {
     pub body: String,
     pub etag: String,
     pub max_age: Duration,
+    /// The request's cost, charged to each client it is served to.
+    pub cost: u64,
     stored_at: Instant,
 }
 
@@ -148,7 +150,7 @@ impl ResponseCache {
         (age < cached.max_age).then_some((cached, age))
     }
 
-    pub fn insert(&self, key: Key, body: String, etag: String, max_age: Duration) {
+    pub fn insert(&self, key: Key, body: String, etag: String, max_age: Duration, cost: u64) {
         let Some(inner) = &self.inner else { return };
         if max_age.is_zero() {
             return;
@@ -158,6 +160,7 @@ impl ResponseCache {
             etag,
             stored_at: Instant::now(),
             max_age,
+            cost,
         };
         inner.insert(key, Arc::new(cached));
     }
@@ -185,6 +188,7 @@ mod tests {
             "{\"data\":{}}".into(),
             "\"t\"".into(),
             Duration::from_secs(5),
+            1,
         );
         let (hit, age) = cache.get(&key).expect("a hit");
         assert_eq!(hit.body, "{\"data\":{}}");
@@ -220,6 +224,7 @@ mod tests {
             "made once".into(),
             "\"t\"".into(),
             Duration::from_secs(5),
+            1,
         );
         drop(leader);
         assert_eq!(
@@ -249,13 +254,13 @@ mod tests {
     async fn off_and_cleared_caches_keep_nothing() {
         let off = ResponseCache::new(0);
         let key = ResponseCache::key(&[b"q"]);
-        off.insert(key, "x".into(), "\"t\"".into(), Duration::from_secs(5));
+        off.insert(key, "x".into(), "\"t\"".into(), Duration::from_secs(5), 1);
         assert!(off.get(&key).is_none());
         let on = ResponseCache::new(1 << 20);
-        on.insert(key, "x".into(), "\"t\"".into(), Duration::from_secs(5));
+        on.insert(key, "x".into(), "\"t\"".into(), Duration::from_secs(5), 1);
         on.clear();
         assert!(on.get(&key).is_none());
-        on.insert(key, "x".into(), "\"t\"".into(), Duration::ZERO);
+        on.insert(key, "x".into(), "\"t\"".into(), Duration::ZERO, 1);
         assert!(on.get(&key).is_none(), "nothing fresh for no time");
     }
 }

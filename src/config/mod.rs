@@ -53,6 +53,24 @@ pub struct ServerConfig {
     /// Provider-backed fields shed first when their provider's quota runs low
     /// (`Type.field`, e.g. `Product.reviews`).
     pub optional_fields: Vec<String>,
+    /// A connection whose request head (or first bytes) is not in after this is closed; an
+    /// HTTP/1.1 keep-alive connection waits this long at most for its next request.
+    pub header_read_timeout_ms: u64,
+    /// A request body not fully received this long after its head is answered
+    /// `408 REQUEST_TIMEOUT`.
+    pub body_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed (HTTP/2 gets a GOAWAY).
+    pub idle_timeout_ms: u64,
+    /// Most header fields in a request head; more are answered `431`.
+    pub max_headers: usize,
+    /// Largest request head (request line and headers; HTTP/2: the header list), at least
+    /// 8192; larger ones are answered `431`.
+    pub max_header_bytes: usize,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may take to finish before their connections
+    /// are closed.
+    pub shutdown_grace_ms: u64,
 }
 
 /// The shared entity cache.
@@ -255,6 +273,13 @@ impl Default for Config {
                 graphiql: None,
                 deadline_ms: 10_000,
                 optional_fields: vec!["Product.reviews".into()],
+                header_read_timeout_ms: 10_000,
+                body_read_timeout_ms: 10_000,
+                idle_timeout_ms: 60_000,
+                max_headers: 100,
+                max_header_bytes: 16 * 1024,
+                max_connections: 4096,
+                shutdown_grace_ms: 30_000,
             },
             cache: CacheConfig {
                 max_bytes: 64 * 1024 * 1024,
@@ -515,6 +540,38 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        let server = &self.server;
+        for (key, value) in [
+            (
+                "server.header_read_timeout_ms",
+                server.header_read_timeout_ms,
+            ),
+            ("server.body_read_timeout_ms", server.body_read_timeout_ms),
+            ("server.idle_timeout_ms", server.idle_timeout_ms),
+            ("server.max_headers", server.max_headers as u64),
+            ("server.max_header_bytes", server.max_header_bytes as u64),
+            ("server.max_connections", server.max_connections as u64),
+            ("server.shutdown_grace_ms", server.shutdown_grace_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
+        // The HTTP/1 parser sets aside room for every allowed header on each request head.
+        const MAX_HEADERS_CAP: usize = 10_000;
+        if server.max_headers > MAX_HEADERS_CAP {
+            return Err(ConfigError::invalid(
+                "server.max_headers",
+                format!("must be at most {MAX_HEADERS_CAP}"),
+            ));
+        }
+        // The request head must fit hyper's HTTP/1 read buffer, which is at least 8 KiB.
+        if server.max_header_bytes < crate::http::server::MIN_HEADER_BYTES {
+            return Err(ConfigError::invalid(
+                "server.max_header_bytes",
+                format!("must be at least {}", crate::http::server::MIN_HEADER_BYTES),
+            ));
+        }
         if let Some(field) = self
             .server
             .optional_fields
@@ -575,6 +632,7 @@ impl Config {
                 }
             }
         }
+        self.auth.validate()?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 mod connection;
 pub mod errors;
+pub mod limits;
 pub mod loaders;
 mod money;
 mod product;
@@ -49,10 +50,34 @@ pub struct Providers {
     pub optional_fields: Arc<HashSet<String>>,
 }
 
-pub fn build_schema(providers: Providers) -> StorefrontSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+/// The schema over `providers`. The production profile hides the schema: no introspection,
+/// no "Did you mean" suggestions in validation errors.
+pub fn build_schema(providers: Providers, options: &SchemaOptions) -> StorefrontSchema {
+    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(providers)
-        .finish()
+        .data(query::ListSizeCap(options.max_list_size));
+    if !options.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// How the schema is served.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    /// Introspection and field suggestions (off in the production profile).
+    pub introspection: bool,
+    /// The largest `first` a list takes (`limits.max_list_size`).
+    pub max_list_size: u32,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        SchemaOptions {
+            introspection: true,
+            max_list_size: query::MAX_PAGE as u32,
+        }
+    }
 }
 
 /// The schema's SDL, as committed in `schema/schema.graphql`.

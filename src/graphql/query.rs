@@ -16,6 +16,9 @@ pub const DEFAULT_PAGE: i32 = 20;
 /// The most products one page may hold; larger `first` values are capped to it.
 pub const MAX_PAGE: i32 = 100;
 
+/// The largest `first` the gateway's limits allow (`limits.max_list_size`).
+pub struct ListSizeCap(pub u32);
+
 pub struct Query;
 
 #[derive(SimpleObject)]
@@ -49,7 +52,11 @@ impl Query {
         if first < 0 {
             return Err(bad_user_input("`first` must not be negative"));
         }
-        let limit = first.min(MAX_PAGE) as usize;
+        // `limits.max_list_size` may lower the cap; the cost of the request counted it so.
+        let cap = ctx.data_opt::<ListSizeCap>().map_or(MAX_PAGE, |c| {
+            i32::try_from(c.0).unwrap_or(MAX_PAGE).min(MAX_PAGE)
+        });
+        let limit = first.min(cap) as usize;
         let offset = offset_after(after.as_deref())?;
         let query = ProductQuery {
             offset,

@@ -4,6 +4,9 @@
 
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
 use axum::body::{Body, to_bytes};
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +15,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::AppState;
-use super::negotiate::{ResponseType, is_json_body, response_type};
+use super::negotiate::{ResponseType, json_body, response_type};
+use crate::auth::{AuthRejection, Budget, Client, Limited};
 use crate::cache::response::ResponseCache;
+use crate::graphql::limits::{Analysis, LimitError};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::tick::ExecutionTick;
 use crate::upstream::deadline::Deadline;
@@ -24,6 +29,9 @@ pub(super) struct Rejection {
     code: &'static str,
     message: String,
     allow: Option<&'static str>,
+    /// Extensions besides `code` (`retryAfterMs`) and headers (`WWW-Authenticate`,
+    /// `Retry-After`, `RateLimit`): boxed, as few rejections have them.
+    extra: Option<Box<(serde_json::Map<String, Value>, HeaderMap)>>,
 }
 
 impl Rejection {
@@ -33,19 +41,62 @@ impl Rejection {
             code,
             message: message.into(),
             allow: None,
+            extra: None,
         }
     }
 
-    fn into_response(self, as_type: ResponseType) -> Response {
-        let body =
-            json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
-        let mut response = json_response(self.status, as_type, &body);
+    /// The error-contract body: one error, no `data`.
+    pub(super) fn body(&self) -> Value {
+        let mut extensions = self
+            .extra
+            .as_ref()
+            .map(|extra| extra.0.clone())
+            .unwrap_or_default();
+        extensions.insert("code".into(), Value::from(self.code));
+        json!({ "errors": [{ "message": self.message, "extensions": extensions }] })
+    }
+
+    pub(super) fn into_response(self, as_type: ResponseType) -> Response {
+        let mut response = json_response(self.status, as_type, &self.body());
         if let Some(allow) = self.allow {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        if let Some(extra) = self.extra {
+            response.headers_mut().extend(extra.1);
+        }
         response
+    }
+}
+
+impl From<AuthRejection> for Rejection {
+    fn from(rejection: AuthRejection) -> Self {
+        let mut headers = rejection.headers();
+        headers.remove(header::CONTENT_TYPE);
+        Rejection {
+            extra: Some(Box::new((serde_json::Map::new(), headers))),
+            ..Rejection::new(rejection.status, rejection.code, rejection.message)
+        }
+    }
+}
+
+impl From<Limited> for Rejection {
+    fn from(limited: Limited) -> Self {
+        let mut headers = HeaderMap::new();
+        limited.write_headers(&mut headers);
+        let mut extensions = serde_json::Map::new();
+        if let Some(after) = limited.retry_after() {
+            let ms = after.as_nanos().div_ceil(1_000_000);
+            extensions.insert(
+                "retryAfterMs".into(),
+                Value::from(u64::try_from(ms).unwrap_or(u64::MAX)),
+            );
+        }
+        Rejection {
+            extra: Some(Box::new((extensions, headers))),
+            ..Rejection::new(Limited::STATUS, Limited::CODE, limited.message())
+        }
     }
 }
 
@@ -61,6 +112,7 @@ struct GetParams {
 
 pub async fn get_request(
     State(state): State<AppState>,
+    Extension(admitted): Extension<Arc<Admitted>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -71,23 +123,24 @@ pub async fn get_request(
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(as_type),
     };
-    execute(&state, &headers, request, as_type, true).await
+    execute(&state, &headers, &admitted, request, as_type, true).await
 }
 
 pub async fn post_request(
     State(state): State<AppState>,
+    Extension(admitted): Extension<Arc<Admitted>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let Some(as_type) = response_type(&headers) else {
         return not_acceptable();
     };
-    if !is_json_body(&headers) {
+    if let Err(unsupported) = json_body(&headers) {
         // Only JSON: a form or text/plain POST would be a CORS "simple request" (CSRF).
         return Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",
-            "POST bodies must be application/json",
+            unsupported.message(),
         )
         .into_response(as_type);
     }
@@ -95,12 +148,17 @@ pub async fn post_request(
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(err) => {
-            let too_large = is_length_limit(&err);
-            return if too_large {
+            return if is_length_limit(&err) {
                 Rejection::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
                     "the request body is larger than the gateway accepts",
+                )
+            } else if is_body_read_timeout(&err) {
+                Rejection::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    "the request body was not received in time",
                 )
             } else {
                 Rejection::new(
@@ -112,151 +170,188 @@ pub async fn post_request(
             .into_response(as_type);
         }
     };
-    let request = match request_from_json(&bytes) {
-        Ok(r) => r,
-        Err(rejection) => return rejection.into_response(as_type),
+    let body: Value = match serde_json::from_slice(&bytes) {
+        Ok(body) => body,
+        Err(e) => {
+            return Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the body is not JSON: {e}"),
+            )
+            .into_response(as_type);
+        }
     };
-    execute(&state, &headers, request, as_type, false).await
+    if let Value::Array(operations) = body {
+        if state.limits.config().max_batch_operations == 0 {
+            return Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BATCHING_NOT_ENABLED",
+                "batched operations are not enabled",
+            )
+            .into_response(as_type);
+        }
+        let requests: Result<Vec<_>, _> = operations.into_iter().map(request_from_json).collect();
+        return match requests {
+            Ok(requests) => execute_batch(&state, &headers, &admitted, requests, as_type).await,
+            Err(rejection) => rejection.into_response(as_type),
+        };
+    }
+    match request_from_json(body) {
+        Ok(request) => execute(&state, &headers, &admitted, request, as_type, false).await,
+        Err(rejection) => rejection.into_response(as_type),
+    }
 }
 
+/// Any other method on `/graphql`: 405 naming the two it takes, in the error contract.
+pub async fn other_method(headers: HeaderMap) -> Response {
+    let mut rejection = Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BAD_REQUEST",
+        "`/graphql` takes GET and POST",
+    );
+    rejection.allow = Some("GET, POST");
+    rejection.into_response(response_type(&headers).unwrap_or(ResponseType::Json))
+}
+
+/// The GET form, turned into the JSON form: `variables` and `extensions` are JSON texts; an
+/// empty `operationName` is the same as none (the spec says so for GET).
 fn request_from_query(query: &str) -> Result<async_graphql::Request, Rejection> {
-    let params: GetParams = serde_urlencoded::from_str(query).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("bad query string: {e}"),
-        )
-    })?;
+    let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+    let params: GetParams =
+        serde_urlencoded::from_str(query).map_err(|e| bad(format!("bad query string: {e}")))?;
+    let mut object = serde_json::Map::new();
+    if let Some(text) = params.query {
+        object.insert("query".into(), Value::String(text));
+    }
+    if let Some(name) = params.operation_name.filter(|name| !name.is_empty()) {
+        object.insert("operationName".into(), Value::String(name));
+    }
+    for (name, text) in [
+        ("variables", params.variables),
+        ("extensions", params.extensions),
+    ] {
+        if let Some(text) = text {
+            let value = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("`{name}` is not JSON: {e}")))?;
+            object.insert(name.into(), value);
+        }
+    }
+    request_from_json(Value::Object(object))
+}
+
+/// A GraphQL-over-HTTP request from its JSON form: an object whose `query` is a string,
+/// `operationName` a string, `variables` and `extensions` objects. `null` is the same as
+/// leaving an optional one out; other keys are ignored, as the spec asks. Anything else is
+/// not a well-formed request: 400 whatever the response type.
+fn request_from_json(value: Value) -> Result<async_graphql::Request, Rejection> {
+    /// Takes `name` out of `object`: `None` when absent or null, 400 when not a `T`.
+    fn take<T: serde::de::DeserializeOwned>(
+        object: &mut serde_json::Map<String, Value>,
+        name: &str,
+        expected: &str,
+    ) -> Result<Option<T>, Rejection> {
+        match object.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value).map(Some).map_err(|_| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    format!("`{name}` must be {expected}"),
+                )
+            }),
+        }
+    }
+    let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+    let mut object = match value {
+        Value::Object(object) => object,
+        other => {
+            let kind = match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                _ => "an array",
+            };
+            return Err(bad(format!(
+                "a GraphQL request is a JSON object, not {kind}"
+            )));
+        }
+    };
+    let query: Option<String> = take(&mut object, "query", "a string")?;
+    let operation_name: Option<String> = take(&mut object, "operationName", "a string or null")?;
+    let variables: Option<serde_json::Map<String, Value>> =
+        take(&mut object, "variables", "an object or null")?;
+    let extensions: Option<serde_json::Map<String, Value>> =
+        take(&mut object, "extensions", "an object or null")?;
     // A persisted query's hash may stand for the text (see persisted.rs).
-    let persisted = params
-        .extensions
-        .as_deref()
-        .is_some_and(|e| e.contains("persistedQuery"));
-    let text = match params.query {
+    let persisted = extensions
+        .as_ref()
+        .is_some_and(|e| e.contains_key("persistedQuery"));
+    let text = match query {
         Some(text) => text,
         None if persisted => String::new(),
         None => {
-            return Err(Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the `query` parameter is required",
+            return Err(bad(
+                "`query` is required: a string holding the GraphQL document".into(),
             ));
         }
     };
     let mut request = async_graphql::Request::new(text);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
+    request.operation_name = operation_name;
+    if let Some(variables) = variables {
+        request.variables = async_graphql::Variables::from_json(Value::Object(variables));
     }
-    if let Some(vars) = params.variables {
-        let value: Value = serde_json::from_str(&vars).map_err(|e| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("`variables` is not JSON: {e}"),
-            )
-        })?;
-        request = request.variables(async_graphql::Variables::from_json(value));
-    }
-    if let Some(ext) = params.extensions {
-        let value: std::collections::HashMap<String, Value> =
-            serde_json::from_str(&ext).map_err(|e| {
-                Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    format!("`extensions` is not a JSON object: {e}"),
-                )
-            })?;
-        for (k, v) in value {
-            if let Ok(v) = async_graphql::Value::from_json(v) {
-                request.extensions.insert(k, v);
-            }
+    for (key, value) in extensions.into_iter().flatten() {
+        if let Ok(value) = async_graphql::Value::from_json(value) {
+            request.extensions.insert(key, value);
         }
     }
     Ok(request)
 }
 
-fn request_from_json(bytes: &[u8]) -> Result<async_graphql::Request, Rejection> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    if value.is_array() {
-        return Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BATCHING_NOT_ENABLED",
-            "batched operations are not enabled",
-        ));
-    }
-    serde_json::from_value(value).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("the body is not a GraphQL request: {e}"),
-        )
-    })
+/// A request that passed the front door: who sent it, and the request budget it was
+/// admitted under (see `edge::admit`).
+pub struct Admitted {
+    pub client: Client,
+    pub budget: Budget,
 }
 
-async fn execute(
+/// A request ready to run: its document parsed, within the limits, its fields allowed.
+struct Prepared {
+    request: async_graphql::Request,
+    operation: Option<OperationType>,
+    analysis: Analysis,
+}
+
+/// Turns a request into one that may run, or says why it may not: the document's tokens,
+/// then (parsed) its variables, method, limits and the client's scopes.
+fn prepare(
     state: &AppState,
-    headers: &HeaderMap,
+    admitted: &Admitted,
     mut request: async_graphql::Request,
     as_type: ResponseType,
     via_get: bool,
-) -> Response {
-    let deadline = match requested_deadline(headers) {
-        Ok(Some(asked)) => asked.min(state.deadline),
-        Ok(None) => state.deadline,
-        Err(rejection) => return rejection.into_response(as_type),
-    };
-    if let Err(rejection) = state
-        .persisted
-        .resolve(&mut request, as_type.request_error_status())
-    {
-        return rejection.into_response(as_type);
-    }
-    // A response a shared cache could keep may already be here (see cache/response.rs).
-    let response_key = response_key(state, headers, &request, as_type);
-    let responses = &state.providers.caches.responses;
-    let mut _leader = None;
-    if let Some(key) = response_key {
-        if let Some((hit, age)) = responses.get(&key) {
-            return cached_response(headers, as_type, &hit, age);
-        }
-        // An identical request being answered now: wait for it rather than run again.
-        _leader = responses.turn(key, deadline).await;
-        if _leader.is_none()
-            && let Some((hit, age)) = responses.get(&key)
-        {
-            return cached_response(headers, as_type, &hit, age);
-        }
-    }
+) -> Result<Prepared, Rejection> {
+    let limited = |e: LimitError| Rejection::new(as_type.request_error_status(), e.code, e.message);
+    state.limits.scan(&request.query).map_err(limited)?;
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
-    let operation = match request.parsed_query() {
-        Ok(doc) => {
-            let operation = selected_operation(&doc.operations, operation_name.as_deref());
-            if let Some(message) = operation.and_then(|op| missing_variable(op, &variables)) {
-                return Rejection::new(
-                    as_type.request_error_status(),
-                    "GRAPHQL_VALIDATION_FAILED",
-                    message,
-                )
-                .into_response(as_type);
-            }
-            operation.map(|op| op.ty)
-        }
-        Err(err) => {
-            return Rejection::new(
-                as_type.request_error_status(),
-                "GRAPHQL_PARSE_FAILED",
-                err.message,
-            )
-            .into_response(as_type);
-        }
-    };
+    let doc = request.parsed_query().map_err(|err| {
+        Rejection::new(
+            as_type.request_error_status(),
+            "GRAPHQL_PARSE_FAILED",
+            err.message.clone(),
+        )
+    })?;
+    let selected = selected_operation(&doc.operations, operation_name.as_deref());
+    if let Some(message) = selected.and_then(|op| missing_variable(op, &variables)) {
+        return Err(Rejection::new(
+            as_type.request_error_status(),
+            "GRAPHQL_VALIDATION_FAILED",
+            message,
+        ));
+    }
+    let operation = selected.map(|op| op.ty);
     if via_get
         && matches!(
             operation,
@@ -269,8 +364,208 @@ async fn execute(
             "only queries may be sent with GET; use POST",
         );
         rejection.allow = Some("POST");
+        return Err(rejection);
+    }
+    let analysis = state
+        .limits
+        .analyze(doc, operation_name.as_deref(), &variables)
+        .map_err(limited)?;
+    state
+        .auth
+        .authorize(&admitted.client, analysis.fields.iter().map(String::as_str))
+        .map_err(Rejection::from)?;
+    Ok(Prepared {
+        request,
+        operation,
+        analysis,
+    })
+}
+
+/// Fills in a request's text from a persisted query's hash (APQ), or, in trusted-documents
+/// mode, checks that the document is a trusted one.
+fn resolve_document(
+    state: &AppState,
+    request: &mut async_graphql::Request,
+    as_type: ResponseType,
+) -> Result<(), Rejection> {
+    match &state.trusted {
+        Some(trusted) => trusted.resolve(request, as_type.request_error_status()),
+        None => state
+            .persisted
+            .resolve(request, as_type.request_error_status()),
+    }
+}
+
+/// Charges `cost` to the client's cost budget: the budget to report (request and cost), or
+/// a 429 that reports both.
+fn charge(state: &AppState, admitted: &Admitted, cost: u64) -> Result<Budget, Rejection> {
+    let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+    match state.client_limits.admit_cost(&admitted.client, cost) {
+        Ok(paid) => Ok(admitted.budget.clone().join(paid)),
+        Err(limited) => Err(Rejection::from(limited.after(admitted.budget.clone()))),
+    }
+}
+
+pub(super) async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    admitted: &Admitted,
+    mut request: async_graphql::Request,
+    as_type: ResponseType,
+    via_get: bool,
+) -> Response {
+    let deadline = match requested_deadline(headers) {
+        Ok(Some(asked)) => asked.min(state.deadline),
+        Ok(None) => state.deadline,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    if let Err(rejection) = resolve_document(state, &mut request, as_type) {
         return rejection.into_response(as_type);
     }
+    // A response a shared cache could keep may already be here (see cache/response.rs).
+    let response_key = response_key(state, headers, &request, as_type);
+    let responses = &state.providers.caches.responses;
+    let mut _leader = None;
+    if let Some(key) = response_key {
+        let mut hit = responses.get(&key);
+        if hit.is_none() {
+            // An identical request being answered now: wait for it rather than run again.
+            _leader = responses.turn(key, deadline).await;
+            if _leader.is_none() {
+                hit = responses.get(&key);
+            }
+        }
+        if let Some((hit, age)) = hit {
+            return match charge(state, admitted, hit.cost) {
+                Ok(budget) => with_budget(cached_response(headers, as_type, &hit, age), &budget),
+                Err(rejection) => rejection.into_response(as_type),
+            };
+        }
+    }
+    let prepared = match prepare(state, admitted, request, as_type, via_get) {
+        Ok(prepared) => prepared,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    let cost = prepared.analysis.cost;
+    let budget = match charge(state, admitted, cost) {
+        Ok(budget) => budget,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    let operation = prepared.operation;
+    let outcome = run(state, prepared, deadline, as_type).await;
+    let response = match outcome {
+        Ok(outcome) => respond(
+            state,
+            headers,
+            as_type,
+            outcome,
+            operation,
+            response_key,
+            cost,
+        ),
+        Err(rejection) => rejection.into_response(as_type),
+    };
+    with_budget(response, &budget)
+}
+
+/// A batch (a JSON array of requests, when `limits.max_batch_operations` allows): at most
+/// that many operations, each within the limits, and their costs added up against
+/// `limits.max_cost` and charged together. The answer is the array of their answers, each as
+/// it would be alone; a batch is never cached.
+pub(super) async fn execute_batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    admitted: &Admitted,
+    requests: Vec<async_graphql::Request>,
+    as_type: ResponseType,
+) -> Response {
+    let max = state.limits.config().max_batch_operations;
+    if max == 0 {
+        return Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BATCHING_NOT_ENABLED",
+            "batched operations are not enabled",
+        )
+        .into_response(as_type);
+    }
+    if requests.is_empty() || requests.len() > max {
+        return Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BATCH_LIMIT_EXCEEDED",
+            format!(
+                "a batch holds 1 to {max} operations; this one holds {}",
+                requests.len()
+            ),
+        )
+        .into_response(as_type);
+    }
+    let deadline = match requested_deadline(headers) {
+        Ok(Some(asked)) => asked.min(state.deadline),
+        Ok(None) => state.deadline,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    let prepared: Vec<Result<Prepared, Rejection>> = requests
+        .into_iter()
+        .map(|mut request| {
+            resolve_document(state, &mut request, as_type)?;
+            prepare(state, admitted, request, as_type, false)
+        })
+        .collect();
+    let cost = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .fold(0u64, |sum, p| sum.saturating_add(p.analysis.cost));
+    let max_cost = state.limits.config().max_cost;
+    if cost > max_cost {
+        return Rejection::new(
+            as_type.request_error_status(),
+            "MAX_COMPLEXITY_LIMIT",
+            format!("the batch's operations cost {cost} together; at most {max_cost} is allowed"),
+        )
+        .into_response(as_type);
+    }
+    let budget = match charge(state, admitted, cost) {
+        Ok(budget) => budget,
+        Err(rejection) => return rejection.into_response(as_type),
+    };
+    let answers = futures_util::future::join_all(prepared.into_iter().map(|p| async move {
+        match p {
+            Ok(prepared) => match run(state, prepared, deadline, as_type).await {
+                Ok(outcome) => outcome.text,
+                Err(rejection) => rejection.body().to_string(),
+            },
+            Err(rejection) => rejection.body().to_string(),
+        }
+    }))
+    .await;
+    let text = format!("[{}]", answers.join(","));
+    let mut response = text_response(StatusCode::OK, as_type, text);
+    set_caching(response.headers_mut(), "no-store", None);
+    with_budget(response, &budget)
+}
+
+/// What running an operation gave, encoded.
+struct Outcome {
+    status: StatusCode,
+    text: String,
+    /// Whether a cache may keep it (no errors, nothing stale), and for how long.
+    cacheable: bool,
+    max_age: Option<std::time::Duration>,
+}
+
+/// Runs a prepared request within `deadline` and encodes its response: request errors
+/// without `data`, `extensions.stale` for what was served stale, `extensions.cost` when the
+/// request asked for it (`"extensions": {"cost": true}`).
+async fn run(
+    state: &AppState,
+    prepared: Prepared,
+    deadline: std::time::Duration,
+    as_type: ResponseType,
+) -> Result<Outcome, Rejection> {
+    let Prepared {
+        request, analysis, ..
+    } = prepared;
+    let wants_cost = request.extensions.get("cost") == Some(&async_graphql::Value::Boolean(true));
     let tick = ExecutionTick::default();
     let loaders = Loaders::new(&state.providers, &tick);
     let report = loaders.stale.clone();
@@ -303,6 +598,12 @@ async fn execute(
     {
         response.extensions.insert("stale".into(), stale);
     }
+    if wants_cost {
+        let cost = json!({ "estimated": analysis.cost, "limit": state.limits.config().max_cost });
+        if let Ok(cost) = async_graphql::Value::from_json(cost) {
+            response.extensions.insert("cost".into(), cost);
+        }
+    }
     // Straight to text: through a serde_json::Value first costs five times as much.
     let (status, encoded) = if request_error {
         // No `data` at all when the request failed before execution (DESIGN's contract).
@@ -316,14 +617,38 @@ async fn execute(
     } else {
         (StatusCode::OK, serde_json::to_string(&response))
     };
-    let Ok(text) = encoded else {
-        return Rejection::new(
+    let text = encoded.map_err(|_| {
+        Rejection::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_SERVER_ERROR",
             "the response could not be encoded",
         )
-        .into_response(as_type);
-    };
+    })?;
+    Ok(Outcome {
+        status,
+        text,
+        cacheable,
+        max_age: report.max_age(),
+    })
+}
+
+/// The HTTP response of one operation's outcome: its caching headers and validator, kept in
+/// the response cache when a shared cache could keep it.
+fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    as_type: ResponseType,
+    outcome: Outcome,
+    operation: Option<OperationType>,
+    response_key: Option<crate::cache::response::Key>,
+    cost: u64,
+) -> Response {
+    let Outcome {
+        status,
+        text,
+        cacheable,
+        max_age,
+    } = outcome;
     // A request that says who sends it may get an answer for that client alone: browsers
     // may keep it, shared caches (CDNs, proxies) must not.
     let scope = if carries_identity(headers) {
@@ -331,7 +656,7 @@ async fn execute(
     } else {
         "public"
     };
-    let cache_control = match report.max_age().map(|d| d.as_secs()) {
+    let cache_control = match max_age.map(|d| d.as_secs()) {
         // Errors and stale data must not be kept by anyone; nor what is fresh for no time.
         _ if !cacheable => "no-store".to_owned(),
         Some(secs) if secs > 0 => format!("{scope}, max-age={secs}"),
@@ -339,17 +664,16 @@ async fn execute(
     };
     if status == StatusCode::OK && cacheable {
         let tag = etag(&text);
-        if let (Some(key), Some(OperationType::Query), Some(secs)) = (
-            response_key,
-            operation,
-            report.max_age().map(|d| d.as_secs()),
-        ) && scope == "public"
+        if let (Some(key), Some(OperationType::Query), Some(secs)) =
+            (response_key, operation, max_age.map(|d| d.as_secs()))
+            && scope == "public"
         {
             state.providers.caches.responses.insert(
                 key,
                 text.clone(),
                 tag.clone(),
                 std::time::Duration::from_secs(secs),
+                cost,
             );
         }
         if if_none_match(headers, &tag) {
@@ -363,6 +687,12 @@ async fn execute(
     }
     let mut response = text_response(status, as_type, text);
     set_caching(response.headers_mut(), &cache_control, None);
+    response
+}
+
+/// Reports the client's budget (`RateLimit-Policy`, `RateLimit`) on a response.
+fn with_budget(mut response: Response, budget: &Budget) -> Response {
+    budget.write_headers(response.headers_mut());
     response
 }
 
@@ -438,7 +768,10 @@ fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
         .any(|t| t == "*" || t == tag)
 }
 
+/// `Cache-Control`, the validator, and `Vary: Accept` (the media type decides the content
+/// type and the status of an answer, so a shared cache must key on it).
 fn set_caching(headers: &mut HeaderMap, cache_control: &str, etag: Option<&str>) {
+    headers.insert(header::VARY, HeaderValue::from_static("accept"));
     if let Ok(value) = HeaderValue::from_str(cache_control) {
         headers.insert(header::CACHE_CONTROL, value);
     }
@@ -496,7 +829,7 @@ fn text_response(status: StatusCode, as_type: ResponseType, text: String) -> Res
 }
 
 fn not_acceptable() -> Response {
-    let body = json!({ "errors": [{ "message": "this endpoint answers application/graphql-response+json or application/json", "extensions": { "code": "BAD_REQUEST" } }] });
+    let body = json!({ "errors": [{ "message": "this endpoint answers application/graphql-response+json or application/json, in UTF-8", "extensions": { "code": "BAD_REQUEST" } }] });
     json_response(StatusCode::NOT_ACCEPTABLE, ResponseType::Json, &body)
 }
 
@@ -505,6 +838,19 @@ fn is_length_limit(err: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cause {
         if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Whether reading the body failed because it was not all in by the server's body-read
+/// deadline (`server.body_read_timeout_ms`).
+fn is_body_read_timeout(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<super::server::BodyReadTimeout>() {
             return true;
         }
         cause = e.source();

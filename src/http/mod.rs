@@ -2,11 +2,14 @@
 //! assets embedded), `/healthz` (the process is up), `/readyz` (the providers it needs are).
 
 mod admin;
+mod edge;
 pub mod graphiql;
 mod graphql;
 mod health;
 mod negotiate;
 mod persisted;
+pub mod server;
+pub mod trusted;
 
 pub use persisted::PersistedQueries;
 
@@ -27,6 +30,14 @@ pub struct AppState {
     pub persisted: std::sync::Arc<PersistedQueries>,
     /// The environment variable holding the admin API's bearer token.
     pub admin_token_env: String,
+    /// Request limits and the schema's cost model.
+    pub limits: std::sync::Arc<crate::graphql::limits::RequestLimits>,
+    /// Who the client is, and which fields it may select.
+    pub auth: std::sync::Arc<crate::auth::Authenticator>,
+    /// Each client's request and cost budget.
+    pub client_limits: std::sync::Arc<crate::auth::ClientLimits>,
+    /// The trusted documents, when only those may run.
+    pub trusted: Option<std::sync::Arc<trusted::TrustedDocuments>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router {
@@ -35,8 +46,14 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
     let graphql = Router::new()
         .route(
             "/graphql",
-            get(graphql::get_request).post(graphql::post_request),
+            get(graphql::get_request)
+                .post(graphql::post_request)
+                .fallback(graphql::other_method),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::admit,
+        ))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(axum::middleware::map_response(
             graphql::payload_too_large_as_contract,

@@ -79,7 +79,7 @@ impl PersistedQueries {
         let actual = hex(&Sha256::digest(request.query.as_bytes()));
         if actual != hash {
             return Err(Rejection::new(
-                StatusCode::BAD_REQUEST,
+                as_request_error,
                 "PERSISTED_QUERY_HASH_MISMATCH",
                 "persistedQuery.sha256Hash is not the SHA-256 of the query",
             ));
