@@ -712,3 +712,191 @@ async fn client_limits_announce_the_default_budget_and_refuse_with_429() {
     );
     assert!(error["extensions"].get("provider").is_none());
 }
+
+// Through `/graphql`: what a client of the running gateway sees.
+
+const PUBLIC: &str = "{ product(id: \"1\") { title } }";
+const WITH_STOCK: &str = "{ product(id: \"1\") { title stock { available } } }";
+
+/// POSTs `query` with `credential` as extra headers; the status, the headers and the body.
+async fn post_as(
+    gw: &support::TestGateway,
+    query: &str,
+    credential: &[(&str, String)],
+) -> (u16, HeaderMap, Value) {
+    let mut request = gw
+        .client
+        .post(format!("{}/graphql", gw.base_url))
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .body(json!({ "query": query }).to_string());
+    for (name, value) in credential {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("gateway answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.expect("JSON body");
+    (status, headers, body)
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn api_key(name: &str, key: &str, scopes: &[&str], requests: Option<u32>) -> ApiKeyConfig {
+    ApiKeyConfig {
+        name: name.to_string(),
+        sha256: sha256_hex(key),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        requests_per_minute: requests,
+        cost_per_minute: None,
+    }
+}
+
+#[tokio::test]
+async fn through_graphql_a_scoped_field_needs_credentials_holding_its_scope() {
+    let mut config = switchyard::config::Config::default();
+    config.auth = auth_config(None, true);
+    config.auth.api_keys.push(api_key(
+        "partner",
+        "sk_test_partner_77",
+        &["reviews:read"],
+        None,
+    ));
+    let gw = support::TestGateway::start_with(config).await;
+    let web = [("x-api-key", WEB_KEY.to_string())];
+    let partner = [("authorization", "ApiKey sk_test_partner_77".to_string())];
+
+    let (status, headers, body) = post_as(&gw, PUBLIC, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["product"]["title"].is_string(), "{body}");
+    assert!(
+        headers["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"requests\";q=1200;w=60"),
+        "{headers:?}"
+    );
+
+    // Anonymous clients are asked to authenticate, before anything runs.
+    let (status, headers, body) = post_as(&gw, WITH_STOCK, &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`Product.stock`"),
+        "{body}"
+    );
+    assert_eq!(gw.calls_to("inventory", "GET /v2/stock"), 0);
+
+    // A key without the scope is forbidden; one with it gets the stock.
+    let (status, headers, body) = post_as(&gw, WITH_STOCK, &partner).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code(&body), "FORBIDDEN");
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", scope=\"inventory:read\""
+    );
+    assert_eq!(gw.calls_to("inventory", "GET /v2/stock"), 0);
+    let (status, _, body) = post_as(&gw, WITH_STOCK, &web).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(
+        body["data"]["product"]["stock"]["available"].is_number(),
+        "{body}"
+    );
+
+    // A wrong key is refused even for public fields, without repeating it.
+    let wrong = "sk_test_web_0000";
+    let (status, headers, body) = post_as(&gw, PUBLIC, &[("x-api-key", wrong.to_string())]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    assert!(body.get("data").is_none(), "{body}");
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(!body.to_string().contains(wrong), "{body}");
+}
+
+#[tokio::test]
+async fn through_graphql_each_client_has_its_own_request_budget() {
+    let server = JwksServer::start(jwks_with(&["rsa-1", "ec-1"])).await;
+    let mut config = switchyard::config::Config::default();
+    config.auth = auth_config(Some(jwt_config(&server.url)), false);
+    config
+        .auth
+        .api_keys
+        .push(api_key("batch-job", "sk_test_batch_1", &[], Some(1)));
+    config.rate_limits.requests_per_minute = 2;
+    let gw = support::TestGateway::start_with(config).await;
+
+    let (status, headers, body) = post_as(&gw, PUBLIC, &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+
+    let as_user = |sub: &str| {
+        let mut claims = claims();
+        claims["sub"] = json!(sub);
+        [(
+            "authorization",
+            format!("Bearer {}", sign(Algorithm::ES256, "ec-1", &claims)),
+        )]
+    };
+    let alice = as_user("alice");
+    for left in [1, 0] {
+        let (status, headers, body) = post_as(&gw, PUBLIC, &alice).await;
+        assert_eq!(status, 200, "{body}");
+        let state = headers["ratelimit"].to_str().unwrap();
+        assert!(
+            state.starts_with(&format!("\"requests\";r={left};")),
+            "{state}"
+        );
+    }
+    let (status, headers, body) = post_as(&gw, PUBLIC, &alice).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(code(&body), "RATE_LIMITED");
+    assert!(body.get("data").is_none(), "{body}");
+    assert!(body["errors"][0]["extensions"].get("provider").is_none());
+    assert!(
+        body["errors"][0]["extensions"]["retryAfterMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0)
+    );
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert_eq!(headers["ratelimit-policy"], "\"requests\";q=2;w=60");
+
+    // Another subject, and an API key with its own limit of one, each have their own budget.
+    let (status, _, body) = post_as(&gw, PUBLIC, &as_user("bob")).await;
+    assert_eq!(status, 200, "{body}");
+    let batch = [("x-api-key", "sk_test_batch_1".to_string())];
+    let (status, headers, _) = post_as(&gw, PUBLIC, &batch).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["ratelimit-policy"],
+        "\"requests\";q=1;w=60, \"cost\";q=60000;w=60"
+    );
+    let (status, _, body) = post_as(&gw, PUBLIC, &batch).await;
+    assert_eq!(status, 429, "{body}");
+
+    // An expired token says so.
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 600);
+    let token = sign(Algorithm::RS256, "rsa-1", &expired);
+    let (status, headers, body) =
+        post_as(&gw, PUBLIC, &[("authorization", format!("Bearer {token}"))]).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer error=\"invalid_token\", error_description=\"the token has expired\""
+    );
+    assert!(!body.to_string().contains(&token), "{body}");
+}
