@@ -87,6 +87,10 @@ class Gateway:
         if redis_url:
             env["SWITCHYARD__CACHE__REDIS_URL"] = redis_url
         env["SWITCHYARD__PROVIDERS__CATALOG__QUOTA__LIMIT"] = "1000000"
+        # One load generator is one client: its per-client budget would be the benchmark's
+        # subject, not the gateway's speed (the peers have no such limit).
+        env["SWITCHYARD__RATE_LIMITS__REQUESTS_PER_MINUTE"] = "0"
+        env["SWITCHYARD__RATE_LIMITS__COST_PER_MINUTE"] = "0"
         env["INVENTORY_CLIENT_ID"] = "switchyard-sandbox"
         env["INVENTORY_CLIENT_SECRET"] = "sandbox-secret-not-for-production"
         env["REVIEWS_API_KEY"] = "sandbox-reviews-key"

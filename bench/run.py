@@ -229,6 +229,10 @@ class Switchyard(Gateway):
         for p in ("catalog", "inventory", "reviews"):
             env[f"SWITCHYARD__PROVIDERS__{p.upper()}__QUOTA__LIMIT"] = "100000000"
         env["SWITCHYARD__PROVIDERS__REVIEWS__MAX_IN_FLIGHT"] = "64"
+        # One load generator is one client: its per-client budget would be the benchmark's
+        # subject, not the gateway's speed (the peers have no such limit).
+        env["SWITCHYARD__RATE_LIMITS__REQUESTS_PER_MINUTE"] = "0"
+        env["SWITCHYARD__RATE_LIMITS__COST_PER_MINUTE"] = "0"
         env["INVENTORY_CLIENT_ID"] = "switchyard-sandbox"
         env["INVENTORY_CLIENT_SECRET"] = "sandbox-secret-not-for-production"
         env["REVIEWS_API_KEY"] = "sandbox-reviews-key"

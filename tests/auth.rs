@@ -1,7 +1,7 @@
 //! Client identity against real keys: the `Authenticator` with a JWKS served over HTTP on a
 //! loopback port (or read from a file), tokens signed with the test keys in
-//! `tests/fixtures/jwt/`, API keys, anonymous access, field scopes; and `ClientLimits`'
-//! headers at the shipped defaults.
+//! `tests/fixtures/jwt/`, API keys, anonymous access, field scopes; `ClientLimits`' headers
+//! at the shipped defaults; and the same through `/graphql` of a running gateway.
 
 mod support;
 
@@ -758,8 +758,10 @@ fn api_key(name: &str, key: &str, scopes: &[&str], requests: Option<u32>) -> Api
 
 #[tokio::test]
 async fn through_graphql_a_scoped_field_needs_credentials_holding_its_scope() {
-    let mut config = switchyard::config::Config::default();
-    config.auth = auth_config(None, true);
+    let mut config = switchyard::config::Config {
+        auth: auth_config(None, true),
+        ..Default::default()
+    };
     config.auth.api_keys.push(api_key(
         "partner",
         "sk_test_partner_77",
@@ -828,8 +830,10 @@ async fn through_graphql_a_scoped_field_needs_credentials_holding_its_scope() {
 #[tokio::test]
 async fn through_graphql_each_client_has_its_own_request_budget() {
     let server = JwksServer::start(jwks_with(&["rsa-1", "ec-1"])).await;
-    let mut config = switchyard::config::Config::default();
-    config.auth = auth_config(Some(jwt_config(&server.url)), false);
+    let mut config = switchyard::config::Config {
+        auth: auth_config(Some(jwt_config(&server.url)), false),
+        ..Default::default()
+    };
     config
         .auth
         .api_keys

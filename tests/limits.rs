@@ -34,7 +34,9 @@ fn header(response: &reqwest::Response, name: &str) -> String {
 }
 
 fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
 }
 
 #[tokio::test]
@@ -65,7 +67,11 @@ async fn each_query_is_charged_its_cost_and_told_it_when_it_asks() {
     // Without asking, no cost in the answer.
     let quiet = post(&gw, json!({ "query": "{ categories { slug } }" })).await;
     let quiet: Value = quiet.json().await.unwrap();
-    assert!(quiet.get("extensions").is_none_or(|e| e.get("cost").is_none()));
+    assert!(
+        quiet
+            .get("extensions")
+            .is_none_or(|e| e.get("cost").is_none())
+    );
 
     // The same query again comes from the response cache, and is charged all the same:
     // 26 + 3 + 26 + 26 = 81, then 107 is over the minute's 100.
@@ -84,7 +90,12 @@ async fn each_query_is_charged_its_cost_and_told_it_when_it_asks() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(code(&body), "RATE_LIMITED");
     assert!(body.get("data").is_none());
-    assert!(body["errors"][0]["extensions"]["retryAfterMs"].as_u64().unwrap() > 0);
+    assert!(
+        body["errors"][0]["extensions"]["retryAfterMs"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(body["errors"][0]["extensions"].get("provider").is_none());
     // A cheaper query still fits what is left.
     let cheap = post(&gw, json!({ "query": "{ __typename }" })).await;
@@ -134,7 +145,10 @@ async fn batches_run_when_enabled_and_their_costs_add_up() {
     let four = Value::Array(vec![json!({ "query": "{ __typename }" }); 4]);
     let too_many = post(&gw, four).await;
     assert_eq!(too_many.status(), 400);
-    assert_eq!(code(&too_many.json().await.unwrap()), "BATCH_LIMIT_EXCEEDED");
+    assert_eq!(
+        code(&too_many.json().await.unwrap()),
+        "BATCH_LIMIT_EXCEEDED"
+    );
 
     // Each fits alone; the three together cost more than max_cost.
     let calls = gw.calls("inventory");
@@ -155,10 +169,17 @@ async fn in_trusted_documents_mode_only_the_known_documents_run() {
     let gw = TestGateway::start_with(config).await;
     let storefront = operation("storefront");
 
-    let by_text = post(&gw, json!({ "query": storefront, "variables": { "first": 2 } })).await;
+    let by_text = post(
+        &gw,
+        json!({ "query": storefront, "variables": { "first": 2 } }),
+    )
+    .await;
     assert_eq!(by_text.status(), 200);
     let body: Value = by_text.json().await.unwrap();
-    assert_eq!(body["data"]["products"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        2
+    );
 
     let hash = switchyard::http::trusted::sha256_hex(&storefront);
     let by_hash = post(
@@ -171,7 +192,10 @@ async fn in_trusted_documents_mode_only_the_known_documents_run() {
     .await;
     assert_eq!(by_hash.status(), 200);
     let body: Value = by_hash.json().await.unwrap();
-    assert_eq!(body["data"]["products"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        1
+    );
 
     // Anything else, even a registration in the APQ way, is refused.
     let other = "{ categories { slug } }";
@@ -193,8 +217,14 @@ async fn in_trusted_documents_mode_only_the_known_documents_run() {
     let mut empty = Config::default();
     empty.trusted_documents.enabled = true;
     empty.trusted_documents.dir = std::env::temp_dir().join("switchyard-no-such-dir");
-    let err = switchyard::app::App::build(&empty).await.err().expect("refused");
-    assert!(format!("{err:#}").contains("trusted_documents.dir"), "{err:#}");
+    let err = switchyard::app::App::build(&empty)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{err:#}").contains("trusted_documents.dir"),
+        "{err:#}"
+    );
 }
 
 #[tokio::test]
@@ -258,6 +288,9 @@ async fn a_lower_list_size_cap_holds_lists_to_it_and_prices_them_so() {
     )
     .await;
     let body: Value = answer.json().await.unwrap();
-    assert_eq!(body["data"]["products"]["edges"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(body["extensions"]["cost"]["estimated"], 5 + 1 + 5);
 }
