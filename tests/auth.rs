@@ -25,7 +25,7 @@ use switchyard::auth::{AuthRejection, Authenticator, Client, ClientLimits};
 use switchyard::config::{ApiKeyConfig, AuthConfig, JwtConfig, RateLimitsConfig};
 use tokio::sync::oneshot;
 
-use support::poll_until;
+use support::{code, poll_until};
 
 const ISSUER: &str = "https://idp.test/";
 const AUDIENCE: &str = "switchyard";
@@ -740,11 +740,6 @@ async fn post_as(
     (status, headers, body)
 }
 
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("")
-}
 
 fn api_key(name: &str, key: &str, scopes: &[&str], requests: Option<u32>) -> ApiKeyConfig {
     ApiKeyConfig {

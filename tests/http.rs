@@ -3,16 +3,11 @@
 
 mod support;
 
-use serde_json::{Value, json};
-use support::{TestGateway, answer};
+use serde_json::json;
+use support::{TestGateway, answer, code};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("")
-}
 
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations() {

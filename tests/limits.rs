@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{TestGateway, operation};
+use support::{TestGateway, code, operation};
 use switchyard::config::{Config, Profile};
 
 /// 20 products' stock: 4 fields, a catalog call and 20 inventory calls.
@@ -33,11 +33,6 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .join(", ")
 }
 
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("")
-}
 
 #[tokio::test]
 async fn each_query_is_charged_its_cost_and_told_it_when_it_asks() {

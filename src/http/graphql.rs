@@ -85,14 +85,11 @@ impl From<Limited> for Rejection {
     fn from(limited: Limited) -> Self {
         let mut headers = HeaderMap::new();
         limited.write_headers(&mut headers);
-        let mut extensions = serde_json::Map::new();
-        if let Some(after) = limited.retry_after() {
-            let ms = after.as_nanos().div_ceil(1_000_000);
-            extensions.insert(
-                "retryAfterMs".into(),
-                Value::from(u64::try_from(ms).unwrap_or(u64::MAX)),
-            );
-        }
+        // The error's own extensions (`retryAfterMs`); `code` is set from `Limited::CODE`.
+        let extensions = match limited.graphql_error()["extensions"].take() {
+            Value::Object(extensions) => extensions,
+            _ => serde_json::Map::new(),
+        };
         Rejection {
             extra: Some(Box::new((extensions, headers))),
             ..Rejection::new(Limited::STATUS, Limited::CODE, limited.message())

@@ -156,6 +156,13 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
+/// The first error's `extensions.code` ("" when there is none).
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
 /// The text of an operation in `schema/operations/`.
 pub fn operation(name: &str) -> String {
     let path = format!(
