@@ -740,7 +740,6 @@ async fn post_as(
     (status, headers, body)
 }
 
-
 fn api_key(name: &str, key: &str, scopes: &[&str], requests: Option<u32>) -> ApiKeyConfig {
     ApiKeyConfig {
         name: name.to_string(),

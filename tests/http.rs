@@ -8,7 +8,6 @@ use support::{TestGateway, answer, code};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations() {
     let gw = TestGateway::start().await;

@@ -33,7 +33,6 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .join(", ")
 }
 
-
 #[tokio::test]
 async fn each_query_is_charged_its_cost_and_told_it_when_it_asks() {
     let mut config = Config::default();

@@ -29,6 +29,8 @@ pub(super) struct Rejection {
     code: &'static str,
     message: String,
     allow: Option<&'static str>,
+    /// Whether to answer `Accept-Encoding: identity` (a content coding was refused).
+    accept_encoding: bool,
     /// Extensions besides `code` (`retryAfterMs`) and headers (`WWW-Authenticate`,
     /// `Retry-After`, `RateLimit`): boxed, as few rejections have them.
     extra: Option<Box<(serde_json::Map<String, Value>, HeaderMap)>>,
@@ -41,6 +43,7 @@ impl Rejection {
             code,
             message: message.into(),
             allow: None,
+            accept_encoding: false,
             extra: None,
         }
     }
@@ -62,6 +65,12 @@ impl Rejection {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.accept_encoding {
+            response.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
         }
         if let Some(extra) = self.extra {
             response.headers_mut().extend(extra.1);
@@ -132,6 +141,23 @@ pub async fn post_request(
     let Some(as_type) = response_type(&headers) else {
         return not_acceptable();
     };
+    if let Some(coding) = headers
+        .get(header::CONTENT_ENCODING)
+        .filter(|c| !c.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        // Bodies are read as sent, never inflated (so no decompression bomb): RFC 9110
+        // 15.5.16 answers a content coding the server does not take with 415.
+        let mut rejection = Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            format!(
+                "request bodies are not decoded; `Content-Encoding: {}` is not accepted",
+                String::from_utf8_lossy(coding.as_bytes())
+            ),
+        );
+        rejection.accept_encoding = true;
+        return rejection.into_response(as_type);
+    }
     if let Err(unsupported) = json_body(&headers) {
         // Only JSON: a form or text/plain POST would be a CORS "simple request" (CSRF).
         return Rejection::new(
@@ -179,13 +205,10 @@ pub async fn post_request(
         }
     };
     if let Value::Array(operations) = body {
-        if state.limits.config().max_batch_operations == 0 {
-            return Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "BATCHING_NOT_ENABLED",
-                "batched operations are not enabled",
-            )
-            .into_response(as_type);
+        // Counted before anything is made of the operations: a 10,000-operation batch costs
+        // what a 5-operation one does.
+        if let Err(rejection) = batch_size(&state, operations.len()) {
+            return rejection.into_response(as_type);
         }
         let requests: Result<Vec<_>, _> = operations.into_iter().map(request_from_json).collect();
         return match requests {
@@ -329,7 +352,13 @@ fn prepare(
     as_type: ResponseType,
     via_get: bool,
 ) -> Result<Prepared, Rejection> {
-    let limited = |e: LimitError| Rejection::new(as_type.request_error_status(), e.code, e.message);
+    let limited = |e: LimitError| {
+        let status = match e.code {
+            "PAYLOAD_TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => as_type.request_error_status(),
+        };
+        Rejection::new(status, e.code, e.message)
+    };
     state.limits.scan(&request.query).map_err(limited)?;
     let operation_name = request.operation_name.clone();
     let variables = request.variables.clone();
@@ -476,25 +505,8 @@ pub(super) async fn execute_batch(
     requests: Vec<async_graphql::Request>,
     as_type: ResponseType,
 ) -> Response {
-    let max = state.limits.config().max_batch_operations;
-    if max == 0 {
-        return Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BATCHING_NOT_ENABLED",
-            "batched operations are not enabled",
-        )
-        .into_response(as_type);
-    }
-    if requests.is_empty() || requests.len() > max {
-        return Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "BATCH_LIMIT_EXCEEDED",
-            format!(
-                "a batch holds 1 to {max} operations; this one holds {}",
-                requests.len()
-            ),
-        )
-        .into_response(as_type);
+    if let Err(rejection) = batch_size(state, requests.len()) {
+        return rejection.into_response(as_type);
     }
     let deadline = match requested_deadline(headers) {
         Ok(Some(asked)) => asked.min(state.deadline),
@@ -539,6 +551,27 @@ pub(super) async fn execute_batch(
     let mut response = text_response(StatusCode::OK, as_type, text);
     set_caching(response.headers_mut(), "no-store", None);
     with_budget(response, &budget)
+}
+
+/// Whether a batch of `operations` may run: batching on, and 1 to
+/// `limits.max_batch_operations` operations.
+fn batch_size(state: &AppState, operations: usize) -> Result<(), Rejection> {
+    let max = state.limits.config().max_batch_operations;
+    if max == 0 {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BATCHING_NOT_ENABLED",
+            "batched operations are not enabled",
+        ));
+    }
+    if operations == 0 || operations > max {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "BATCH_LIMIT_EXCEEDED",
+            format!("a batch holds 1 to {max} operations; this one holds {operations}"),
+        ));
+    }
+    Ok(())
 }
 
 /// What running an operation gave, encoded.

@@ -68,9 +68,20 @@ impl RequestLimits {
         &self.config
     }
 
-    /// Before parsing: the document's tokens and bracket nesting.
+    /// Before parsing: the document's tokens and bracket nesting, then its size.
     pub fn scan(&self, query: &str) -> Result<(), LimitError> {
-        tokens::scan(query, self.config.max_tokens)
+        tokens::scan(query, self.config.max_tokens)?;
+        let max = self.config.max_document_bytes;
+        if query.len() > max {
+            return Err(LimitError::new(
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the document is {} bytes; at most {max} are allowed (send large values as variables)",
+                    query.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// After parsing: every operation and fragment of `doc` within the limits; the measures
