@@ -184,4 +184,3 @@ fn graphiql_introspection_fits_and_deeper_introspection_does_not() {
     );
     assert_eq!(code(&deeper), "MAX_DEPTH_LIMIT");
 }
-
