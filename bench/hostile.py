@@ -18,6 +18,7 @@ import argparse
 import base64
 import datetime
 import gzip
+import http.client
 import hashlib
 import hmac
 import json
@@ -309,12 +310,20 @@ def free_port():
 
 
 def request(method, url, body=None, headers=None, timeout=30):
-    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or []))
+    """One request; the answer even when the gateway answers (413) and closes before the whole
+    body is sent, which urllib reports as a broken pipe instead."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or []))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
 
 
 def proc_stats(pid):
