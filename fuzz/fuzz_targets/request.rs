@@ -144,9 +144,18 @@ fn is_json(content_type: &str) -> bool {
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
+/// Whether to print every response (`SWITCHYARD_FUZZ_SHOW=1`), to see what seeds reach.
+fn show() -> bool {
+    static SHOW: OnceLock<bool> = OnceLock::new();
+    *SHOW.get_or_init(|| std::env::var_os("SWITCHYARD_FUZZ_SHOW").is_some())
+}
+
 /// Panics, with the response, when it breaks an invariant of the module's comment.
 fn check(status: StatusCode, content_type: Option<&str>, body: &[u8]) {
     let shown = String::from_utf8_lossy(&body[..body.len().min(2000)]);
+    if show() {
+        eprintln!("{status} {content_type:?} {shown}");
+    }
     assert_ne!(
         status,
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -163,8 +172,9 @@ fn check(status: StatusCode, content_type: Option<&str>, body: &[u8]) {
     if !json {
         return;
     }
-    let value: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("status {status}: a JSON response that is not JSON ({e}): {shown}"));
+    let value: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!("status {status}: a JSON response that is not JSON ({e}): {shown}")
+    });
     let Some(object) = value.as_object() else {
         panic!("status {status}: the response is not a JSON object: {shown}");
     };
@@ -172,7 +182,10 @@ fn check(status: StatusCode, content_type: Option<&str>, body: &[u8]) {
         let Some(errors) = errors.as_array() else {
             panic!("status {status}: `errors` is not a list: {shown}");
         };
-        assert!(!errors.is_empty(), "status {status}: `errors` is empty: {shown}");
+        assert!(
+            !errors.is_empty(),
+            "status {status}: `errors` is empty: {shown}"
+        );
         for error in errors {
             assert!(
                 error
