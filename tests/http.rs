@@ -189,3 +189,14 @@ async fn bodies_over_the_limit_are_refused_unread() {
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test]
+async fn a_query_whose_root_fields_are_all_skipped_answers_an_empty_map() {
+    let gw = TestGateway::start().await;
+    let skipped = gw
+        .query("{ categories @skip(if: true) { slug } }", json!({}))
+        .await;
+    assert_eq!(skipped.status, 200);
+    assert_eq!(skipped.body, json!({ "data": {} }));
+    assert_eq!(gw.sandbox("catalog").total(), 0);
+}

@@ -610,6 +610,10 @@ async fn run(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    if response.data == async_graphql::Value::Null && response.errors.is_empty() {
+        // Every root field skipped (`@skip`/`@include`): the spec's result is an empty map.
+        response.data = async_graphql::Value::Object(Default::default());
+    }
     let stale = report.entries();
     let cacheable = !request_error && response.errors.is_empty() && stale.is_empty();
     let default_code = if request_error {
