@@ -33,6 +33,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from run import free_port, wait_until  # bench/run.py: the same helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTILE = os.path.join(ROOT, "bench", "hostile")
 GENERATED = os.path.join(HOSTILE, "generated")
@@ -303,12 +305,6 @@ SKIPPED = {
 # ---------------------------------------------------------------- processes
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def request(method, url, body=None, headers=None, timeout=30):
     """One request; the answer even when the gateway answers (413) and closes before the whole
     body is sent, which urllib reports as a broken pipe instead."""
@@ -336,18 +332,6 @@ def proc_stats(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     return {"rss_kib": int(status["VmRSS"].split()[0]), "hwm_kib": int(status["VmHWM"].split()[0]),
             "cpu_s": (int(fields[11]) + int(fields[12])) / CLK_TCK}
-
-
-def wait_until(ready, what, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if ready():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"{what} did not come up within {seconds} s")
 
 
 class Sandbox:
