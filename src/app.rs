@@ -37,6 +37,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
+        crate::metrics::init();
         let on_sandbox: Vec<&'static str> = config
             .providers
             .iter()

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod sandbox;
 pub mod telemetry;
 pub mod upstream;

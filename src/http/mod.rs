@@ -40,6 +40,17 @@ pub struct AppState {
     pub trusted: Option<std::sync::Arc<trusted::TrustedDocuments>>,
 }
 
+/// `GET /metrics`: Prometheus' text exposition format.
+async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+}
+
 pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router {
     // async-graphql's own extractor ignores axum's default body limit, and this handler reads
     // the body itself: the tower-http layer bounds it for both (chunked bodies included).
@@ -62,6 +73,7 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
     let mut app = Router::new()
         .merge(graphql)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(health::readyz).with_state(state.clone()))
         .route(
             "/admin/cache/invalidate",

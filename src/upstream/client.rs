@@ -108,12 +108,20 @@ impl Transport for HttpClient {
             Some(left) => left.min(self.timeout),
             None => self.timeout,
         };
-        match tokio::time::timeout(budget, self.attempt(request)).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(budget, self.attempt(request)).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::debug!(provider = self.provider, endpoint, "attempt timed out");
                 Err(ProviderError::Timeout)
             }
-        }
+        };
+        let outcome = match &result {
+            Ok(response) if response.status.is_success() || response.status.as_u16() == 304 => "ok",
+            Ok(response) => ProviderError::from_status(response.status, String::new(), None).code(),
+            Err(error) => error.code(),
+        };
+        crate::metrics::upstream_attempt(self.provider, endpoint, outcome, started.elapsed());
+        result
     }
 }
