@@ -5,6 +5,10 @@
 //! * `switchyard_upstream_requests_total{provider,endpoint,outcome}`: every attempt sent to a
 //!   provider; `outcome` is `ok` or the attempt's error code (`UPSTREAM_UNAVAILABLE`, ...).
 //! * `switchyard_upstream_request_duration_seconds{provider,endpoint}`: each attempt's time.
+//! * `switchyard_cache_lookups_total{provider,entity,result}`: entity-cache lookups, `result`
+//!   `hit`, `stale` (served while refreshed), `negative` (the provider has none) or `miss`.
+//! * `switchyard_circuit_state{provider}` (0 closed, 1 half-open, 2 open) and
+//!   `switchyard_quota_remaining{provider}`, read at each scrape.
 //! * `switchyard_build_info{version}` (1) and `switchyard_uptime_seconds`.
 
 use std::sync::OnceLock;
@@ -12,8 +16,12 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::upstream::Upstreams;
+use crate::upstream::breaker::BreakerState;
+
 pub const UPSTREAM_REQUESTS: &str = "switchyard_upstream_requests_total";
 pub const UPSTREAM_DURATION: &str = "switchyard_upstream_request_duration_seconds";
+pub const CACHE_LOOKUPS: &str = "switchyard_cache_lookups_total";
 
 /// Upstream latency buckets, in seconds: from a cache-close 5 ms to the 10 s deadline.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -55,9 +63,22 @@ pub fn init() {
     exporter();
 }
 
-/// The exposition text of every metric so far.
-pub fn render() -> String {
+/// The exposition text of every metric so far, with each provider's breaker and quota as
+/// they are now.
+pub fn render(upstreams: &Upstreams) -> String {
     let exporter = exporter();
+    for provider in &upstreams.providers {
+        let state = match provider.breaker.state() {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("switchyard_circuit_state", "provider" => provider.name).set(state);
+        if let Some(left) = provider.quota.remaining() {
+            metrics::gauge!("switchyard_quota_remaining", "provider" => provider.name)
+                .set(f64::from(left));
+        }
+    }
     metrics::gauge!("switchyard_uptime_seconds").set(exporter.started.elapsed().as_secs_f64());
     exporter
         .handle
@@ -77,4 +98,18 @@ pub fn upstream_attempt(
         .increment(1);
     metrics::histogram!(UPSTREAM_DURATION, "provider" => provider, "endpoint" => endpoint)
         .record(took.as_secs_f64());
+}
+
+/// One batch's entity-cache lookups of `provider`'s `entity`, by result.
+pub fn cache_lookups(
+    provider: &'static str,
+    entity: &'static str,
+    results: [(&'static str, u64); 4],
+) {
+    for (result, n) in results {
+        if n > 0 {
+            metrics::counter!(CACHE_LOOKUPS, "provider" => provider, "entity" => entity, "result" => result)
+                .increment(n);
+        }
+    }
 }

@@ -31,6 +31,12 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 #[tokio::test]
+async fn what_operators_scrape() {
+    upstream_attempts_are_counted_by_provider_endpoint_and_outcome().await;
+    cache_lookups_and_each_providers_breaker_and_quota_are_exposed().await;
+}
+
+/// Attempts, by provider, endpoint and outcome, with their time.
 async fn upstream_attempts_are_counted_by_provider_endpoint_and_outcome() {
     let gw = TestGateway::start_with(support::uncached()).await;
     let before = scrape(&gw).await;
@@ -65,5 +71,49 @@ async fn upstream_attempts_are_counted_by_provider_endpoint_and_outcome() {
     assert!(
         sample(&failures, unavailable).is_some_and(|n| n >= 1.0),
         "{failures}"
+    );
+}
+
+/// Cache lookups, and each provider's breaker and quota. (One test per binary: the recorder is
+/// the process's, so tests running side by side would count into each other's series.)
+async fn cache_lookups_and_each_providers_breaker_and_quota_are_exposed() {
+    let mut config = switchyard::config::Config::default();
+    config.cache.response_max_bytes = 0; // every request reaches the entity cache
+    let gw = TestGateway::start_with(config).await;
+    let before = scrape(&gw).await;
+    for _ in 0..2 {
+        let answer = gw
+            .query("{ product(id: \"3\") { title } }", json!({}))
+            .await;
+        assert!(
+            answer.body["data"]["product"]["title"].is_string(),
+            "{}",
+            answer.body
+        );
+    }
+    let text = scrape(&gw).await;
+    let lookups = |result: &str| {
+        let series = |text: &str| {
+            sample(
+                text,
+                &format!(
+                    "switchyard_cache_lookups_total{{provider=\"catalog\",entity=\"products\",result=\"{result}\"}}"
+                ),
+            )
+            .unwrap_or(0.0)
+        };
+        series(&text) - series(&before)
+    };
+    assert_eq!(lookups("miss"), 1.0, "{text}");
+    assert_eq!(lookups("hit"), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, "switchyard_circuit_state{provider=\"catalog\"}"),
+        Some(0.0)
+    );
+    // The catalog's quota is 100 per 10 s; one call was made.
+    assert_eq!(
+        sample(&text, "switchyard_quota_remaining{provider=\"catalog\"}"),
+        Some(99.0),
+        "{text}"
     );
 }

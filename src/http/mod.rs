@@ -41,13 +41,15 @@ pub struct AppState {
 }
 
 /// `GET /metrics`: Prometheus' text exposition format.
-async fn metrics() -> impl axum::response::IntoResponse {
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(),
+        crate::metrics::render(&state.providers.upstreams),
     )
 }
 
@@ -73,7 +75,7 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
     let mut app = Router::new()
         .merge(graphql)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).with_state(state.clone()))
         .route("/readyz", get(health::readyz).with_state(state.clone()))
         .route(
             "/admin/cache/invalidate",

@@ -109,6 +109,10 @@ struct Answers<K, T> {
     expired: HashMap<K, (T, Duration)>,
     /// Stale entries served now, whose background refresh this request starts.
     refresh: Vec<K>,
+    /// Lookups answered fresh, stale (served while refreshed), and "the provider has none".
+    fresh: u64,
+    stale: u64,
+    negative: u64,
 }
 
 impl<K: Eq + Hash + Clone, T> Answers<K, T> {
@@ -121,6 +125,7 @@ impl<K: Eq + Hash + Clone, T> Answers<K, T> {
         for key in keys {
             match cache.lookup(&key) {
                 Lookup::Fresh(value) => {
+                    self.fresh += 1;
                     self.out.insert(key, Ok(value));
                 }
                 Lookup::Stale {
@@ -128,6 +133,7 @@ impl<K: Eq + Hash + Clone, T> Answers<K, T> {
                     refresh: mine,
                     ..
                 } => {
+                    self.stale += 1;
                     self.out.insert(key.clone(), Ok(value));
                     if mine {
                         self.refresh.push(key);
@@ -137,7 +143,7 @@ impl<K: Eq + Hash + Clone, T> Answers<K, T> {
                     self.expired.insert(key.clone(), (value, age));
                     self.misses.push(key);
                 }
-                Lookup::NotFound => {}
+                Lookup::NotFound => self.negative += 1,
                 Lookup::Miss => self.misses.push(key),
             }
         }
@@ -172,6 +178,9 @@ where
         misses: Vec::new(),
         expired: HashMap::new(),
         refresh: Vec::new(),
+        fresh: 0,
+        stale: 0,
+        negative: 0,
     };
     answers.classify(cache, keys.iter().cloned());
     if !answers.misses.is_empty() && cache.is_shared() {
@@ -185,7 +194,20 @@ where
         misses,
         expired,
         refresh,
+        fresh,
+        stale: served_stale,
+        negative,
     } = answers;
+    crate::metrics::cache_lookups(
+        provider,
+        entity,
+        [
+            ("hit", fresh),
+            ("stale", served_stale),
+            ("negative", negative),
+            ("miss", misses.len() as u64),
+        ],
+    );
     let fetch_and_store = {
         let cache = cache.clone();
         move |keys: Vec<K>| {
