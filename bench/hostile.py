@@ -33,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from run import free_port, wait_until  # bench/run.py: the same helpers
+from run import free_port, proc_stats, wait_until  # bench/run.py: the same helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTILE = os.path.join(ROOT, "bench", "hostile")
@@ -41,7 +41,6 @@ GENERATED = os.path.join(HOSTILE, "generated")
 BINARY = os.path.abspath(os.environ.get("SWITCHYARD_BIN", os.path.join(ROOT, "target", "release", "switchyard")))
 TOOLS = os.environ.get("SWITCHYARD_BENCH_TOOLS", os.path.expanduser("~/.cache/switchyard/tools"))
 PROVIDERS = ["catalog", "frankfurter", "erapi", "inventory", "reviews"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 GQL = "application/graphql-response+json"
 JSON = "application/json"
 BEGIN = "<!-- bench/hostile.py: begin (generated from hostile.json; edit bench/hostile.py, not this) -->"
@@ -320,18 +319,6 @@ def request(method, url, body=None, headers=None, timeout=30):
         return r.status, r.read()
     finally:
         conn.close()
-
-
-def proc_stats(pid):
-    status = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            status[key] = value.strip()
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return {"rss_kib": int(status["VmRSS"].split()[0]), "hwm_kib": int(status["VmHWM"].split()[0]),
-            "cpu_s": (int(fields[11]) + int(fields[12])) / CLK_TCK}
 
 
 class Sandbox:

@@ -440,9 +440,8 @@ pub(super) async fn execute(
     as_type: ResponseType,
     via_get: bool,
 ) -> Response {
-    let deadline = match requested_deadline(headers) {
-        Ok(Some(asked)) => asked.min(state.deadline),
-        Ok(None) => state.deadline,
+    let deadline = match deadline(state, headers) {
+        Ok(deadline) => deadline,
         Err(rejection) => return rejection.into_response(as_type),
     };
     if let Err(rejection) = resolve_document(state, &mut request, as_type) {
@@ -508,9 +507,8 @@ pub(super) async fn execute_batch(
     if let Err(rejection) = batch_size(state, requests.len()) {
         return rejection.into_response(as_type);
     }
-    let deadline = match requested_deadline(headers) {
-        Ok(Some(asked)) => asked.min(state.deadline),
-        Ok(None) => state.deadline,
+    let deadline = match deadline(state, headers) {
+        Ok(deadline) => deadline,
         Err(rejection) => return rejection.into_response(as_type),
     };
     let prepared: Vec<Result<Prepared, Rejection>> = requests
@@ -913,6 +911,11 @@ pub async fn payload_too_large_as_contract(response: Response) -> Response {
 
 /// The header a client asks for a shorter deadline with (milliseconds).
 pub const DEADLINE_HEADER: &str = "x-switchyard-deadline-ms";
+
+/// The request's deadline: the gateway's, or less when the client asks for less.
+fn deadline(state: &AppState, headers: &HeaderMap) -> Result<std::time::Duration, Rejection> {
+    Ok(requested_deadline(headers)?.map_or(state.deadline, |asked| asked.min(state.deadline)))
+}
 
 /// A deadline the client asked for: `None` without the header; a 400 when it is not a
 /// positive number of milliseconds.

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use async_graphql::Request;
 use axum::http::StatusCode;
-use sha2::{Digest, Sha256};
 
 use super::graphql::Rejection;
+use super::trusted::sha256_hex;
 
 /// Stored queries, bounded by their total size.
 pub struct PersistedQueries {
@@ -76,7 +76,7 @@ impl PersistedQueries {
                 )),
             };
         }
-        let actual = hex(&Sha256::digest(request.query.as_bytes()));
+        let actual = sha256_hex(&request.query);
         if actual != hash {
             return Err(Rejection::new(
                 as_request_error,
@@ -87,8 +87,4 @@ impl PersistedQueries {
         self.queries.insert(hash, Arc::from(request.query.as_str()));
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
