@@ -27,7 +27,7 @@ use crate::graphql::{Providers, SchemaOptions, build_schema};
 use crate::http::trusted::TrustedDocuments;
 use crate::http::{self, AppState, PersistedQueries};
 use crate::sandbox::Sandboxes;
-use crate::upstream::{Upstreams, transport_for};
+use crate::upstream::{Upstreams, spend_sync, transport_for};
 
 /// A gateway ready to serve: its router, and the simulators it started for itself.
 pub struct App {
@@ -37,7 +37,6 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        crate::metrics::init();
         let on_sandbox: Vec<&'static str> = config
             .providers
             .iter()
@@ -88,6 +87,8 @@ impl App {
             secret("reviews", &p.reviews, "api_key", reviews::SANDBOX_API_KEY)?,
         ));
 
+        upstreams.exposure = crate::upstream::health::Exposure::of(config.profile);
+        crate::metrics::init(&upstreams);
         let providers = Providers {
             catalog,
             inventory: warehouse,
@@ -100,6 +101,11 @@ impl App {
             upstreams: Arc::new(upstreams),
             optional_fields: Arc::new(config.server.optional_fields.iter().cloned().collect()),
         };
+        if let Some(redis) = &providers.caches.redis {
+            // Budgets count what other replicas (and this one before a restart) spent today.
+            spend_sync::share_once(&providers.upstreams, redis).await;
+            spend_sync::share(Arc::downgrade(&providers.upstreams), redis.clone());
+        }
         let introspection = config.profile == Profile::Development;
         let limits = Arc::new(RequestLimits::new(&config.limits, introspection));
         let auth = Arc::new(
@@ -113,9 +119,16 @@ impl App {
         let options = SchemaOptions {
             introspection,
             max_list_size: config.limits.max_list_size,
+            operation_spans: false,
+        };
+        let traced = SchemaOptions {
+            operation_spans: true,
+            ..options
         };
         let state = AppState {
             schema: build_schema(providers.clone(), &options),
+            traced_schema: crate::telemetry::exporting()
+                .then(|| build_schema(providers.clone(), &traced)),
             providers,
             deadline: std::time::Duration::from_millis(config.server.deadline_ms),
             persisted: Arc::new(PersistedQueries::new(PERSISTED_QUERIES_BYTES)),

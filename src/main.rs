@@ -70,10 +70,13 @@ fn run(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     // reqwest is built with rustls but no default crypto provider (ring is much cheaper to
     // build than aws-lc); install it once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    switchyard::telemetry::init();
-    tokio::runtime::Runtime::new()
-        .context("cannot start the async runtime")?
-        .block_on(task)
+    let telemetry = switchyard::telemetry::init()?;
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(task));
+    // Outside the runtime: exporting the last spans blocks.
+    telemetry.shutdown();
+    result
 }
 
 fn config_path(explicit: Option<PathBuf>) -> Option<PathBuf> {

@@ -27,6 +27,9 @@ pub struct UpstreamRequest {
     pub endpoint: &'static str,
     /// Whether the request may be sent again (GET, or a POST carrying an Idempotency-Key).
     pub idempotent: bool,
+    /// What the provider bills this call by, for providers that bill per item (the SKUs of
+    /// one stock call): 1 unless the adapter says more.
+    pub units: u32,
 }
 
 impl std::fmt::Debug for UpstreamRequest {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for UpstreamRequest {
             .field("headers", &self.headers.len())
             .field("body_bytes", &self.body.as_ref().map(Bytes::len))
             .field("idempotent", &self.idempotent)
+            .field("units", &self.units)
             .finish()
     }
 }
@@ -50,6 +54,7 @@ impl UpstreamRequest {
             body: None,
             endpoint,
             idempotent: true,
+            units: 1,
         }
     }
 
@@ -61,11 +66,18 @@ impl UpstreamRequest {
             body: Some(body),
             endpoint,
             idempotent: false,
+            units: 1,
         }
     }
 
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// The billable items this call asks for (see [`UpstreamRequest::units`]).
+    pub fn units(mut self, units: u32) -> Self {
+        self.units = units;
         self
     }
 }

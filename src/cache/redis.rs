@@ -167,6 +167,22 @@ impl RedisTier {
         values
     }
 
+    /// Adds each `(key, delta)` to its integer counter (created when missing, kept for `ttl`)
+    /// in one round trip: the new totals, in order; `None` when Redis is down, slow or skipped.
+    pub async fn add_counters(&self, adds: &[(String, u64)], ttl: Duration) -> Option<Vec<u64>> {
+        if adds.is_empty() || !self.usable() {
+            return None;
+        }
+        let mut pipe = redis::pipe();
+        for (key, delta) in adds {
+            pipe.cmd("INCRBY").arg(key).arg(*delta);
+            pipe.cmd("EXPIRE").arg(key).arg(ttl.as_secs()).ignore();
+        }
+        let mut conn = self.conn.clone();
+        let totals: Vec<i64> = self.within(pipe.query_async(&mut conn)).await?;
+        (totals.len() == adds.len()).then(|| totals.into_iter().map(|t| t.max(0) as u64).collect())
+    }
+
     /// Queues `write`; dropped when Redis is skipped or the queue is full.
     pub fn put(&self, write: Write) {
         self.counters.pending_writes.fetch_add(1, Ordering::AcqRel);

@@ -8,11 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 mod edge;
+mod spend;
 
 pub use edge::{
     ApiKeyConfig, AuthConfig, JwtConfig, LimitsConfig, Profile, RateLimitsConfig,
     TrustedDocumentsConfig,
 };
+pub use spend::{BudgetAction, SpendConfig};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -168,6 +170,9 @@ pub struct ProviderConfig {
     /// The provider's real quota; absent for providers that publish none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaConfig>,
+    /// What its calls cost and the budgets they must stay within; unset: free.
+    #[serde(default)]
+    pub spend: SpendConfig,
     /// Names of the environment variables that hold the provider's credential, by role
     /// (`client_id`, `client_secret` for inventory; `api_key` for reviews).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -336,6 +341,8 @@ impl Default for Config {
                     critical: false,
                     quota: QuotaConfig::new(600, 60),
                     cache: ProviderCacheConfig::new(300, 300, 86_400),
+                    // Billed per call.
+                    spend: SpendConfig::per_call(0.002, 25.0, 500.0),
                     ..ProviderConfig::sandbox(8)
                 },
             },
@@ -357,6 +364,7 @@ impl ProviderConfig {
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             quota: None,
+            spend: SpendConfig::default(),
         }
     }
 
@@ -440,7 +448,7 @@ impl ProviderConfig {
             positive("quota.window_s", q.window_s)?;
             share("quota.shed_optional_below", q.shed_optional_below)?;
         }
-        Ok(())
+        self.spend.validate(key)
     }
 }
 

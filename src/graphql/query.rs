@@ -9,6 +9,7 @@ use super::errors::{ProviderFailure, bad_user_input};
 use super::loaders::Loaders;
 use super::money::{Currency, ExchangeRates};
 use super::product::{Category, Product};
+use super::provider_status::{self, ProviderStatus};
 use super::shedding::shed_if_optional;
 
 /// Products on a page unless `first` says otherwise.
@@ -125,6 +126,16 @@ impl Query {
                 name: c.name,
             })
             .collect())
+    }
+
+    /// Each provider's health: breaker, quota, last error and, over the last `minutes` (1 to
+    /// 15), its traffic and spend. Calls no provider.
+    async fn providers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 5)] minutes: i32,
+    ) -> async_graphql::Result<Vec<ProviderStatus>> {
+        provider_status::providers(ctx, minutes).await
     }
 
     /// The latest reference rates from `base`, optionally only to `symbols`.

@@ -22,6 +22,7 @@ use crate::graphql::limits::{Analysis, LimitError};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::tick::ExecutionTick;
 use crate::upstream::deadline::Deadline;
+use crate::upstream::usage::Usage;
 
 /// A request that cannot run, answered without executing anything.
 pub(super) struct Rejection {
@@ -60,6 +61,7 @@ impl Rejection {
     }
 
     pub(super) fn into_response(self, as_type: ResponseType) -> Response {
+        crate::metrics::rejected(self.code);
         let mut response = json_response(self.status, as_type, &self.body());
         if let Some(allow) = self.allow {
             response
@@ -340,7 +342,11 @@ pub struct Admitted {
 struct Prepared {
     request: async_graphql::Request,
     operation: Option<OperationType>,
+    /// The selected operation's name, when it has one.
+    name: Option<String>,
     analysis: Analysis,
+    /// Whether the client asked for `extensions.cost` (see [`asks_for_cost`]).
+    cost_report: bool,
 }
 
 /// Turns a request into one that may run, or says why it may not: the document's tokens,
@@ -378,6 +384,7 @@ fn prepare(
         ));
     }
     let operation = selected.map(|op| op.ty);
+    let name = selected_name(&doc.operations, operation_name.as_deref());
     if via_get
         && matches!(
             operation,
@@ -400,10 +407,13 @@ fn prepare(
         .auth
         .authorize(&admitted.client, analysis.fields.iter().map(String::as_str))
         .map_err(Rejection::from)?;
+    let cost_report = request.extensions.get("cost") == Some(&async_graphql::Value::Boolean(true));
     Ok(Prepared {
         request,
         operation,
+        name,
         analysis,
+        cost_report,
     })
 }
 
@@ -447,8 +457,15 @@ pub(super) async fn execute(
     if let Err(rejection) = resolve_document(state, &mut request, as_type) {
         return rejection.into_response(as_type);
     }
-    // A response a shared cache could keep may already be here (see cache/response.rs).
-    let response_key = response_key(state, headers, &request, as_type);
+    // A response a shared cache could keep may already be here (see cache/response.rs). A
+    // request for a cost report must be run: the report is about this request's calls.
+    let cost_header = asks_for_cost(headers);
+    let response_key = match cost_header
+        || request.extensions.get("cost") == Some(&async_graphql::Value::Boolean(true))
+    {
+        true => None,
+        false => response_key(state, headers, &request, as_type),
+    };
     let responses = &state.providers.caches.responses;
     let mut _leader = None;
     if let Some(key) = response_key {
@@ -467,10 +484,11 @@ pub(super) async fn execute(
             };
         }
     }
-    let prepared = match prepare(state, admitted, request, as_type, via_get) {
+    let mut prepared = match prepare(state, admitted, request, as_type, via_get) {
         Ok(prepared) => prepared,
         Err(rejection) => return rejection.into_response(as_type),
     };
+    prepared.cost_report |= cost_header;
     let cost = prepared.analysis.cost;
     let budget = match charge(state, admitted, cost) {
         Ok(budget) => budget,
@@ -515,7 +533,9 @@ pub(super) async fn execute_batch(
         .into_iter()
         .map(|mut request| {
             resolve_document(state, &mut request, as_type)?;
-            prepare(state, admitted, request, as_type, false)
+            let mut prepared = prepare(state, admitted, request, as_type, false)?;
+            prepared.cost_report |= asks_for_cost(headers);
+            Ok(prepared)
         })
         .collect();
     let cost = prepared
@@ -591,18 +611,31 @@ async fn run(
     as_type: ResponseType,
 ) -> Result<Outcome, Rejection> {
     let Prepared {
-        request, analysis, ..
+        request,
+        analysis,
+        name,
+        cost_report,
+        ..
     } = prepared;
-    let wants_cost = request.extensions.get("cost") == Some(&async_graphql::Value::Boolean(true));
     let tick = ExecutionTick::default();
     let loaders = Loaders::new(&state.providers, &tick);
     let report = loaders.stale.clone();
     let request = request.data(loaders);
-    let schema = state.schema.clone();
-    let deadline = Instant::now() + deadline;
-    let mut response = Deadline::scope(
-        deadline,
-        tick.track(async move { schema.execute(request).await }),
+    let schema = match &state.traced_schema {
+        Some(traced) if crate::telemetry::spans::is_sampled(&tracing::Span::current()) => {
+            traced.clone()
+        }
+        _ => state.schema.clone(),
+    };
+    let started = Instant::now();
+    let deadline = started + deadline;
+    let usage = Arc::new(Usage::default());
+    let mut response = Usage::scope(
+        usage.clone(),
+        Deadline::scope(
+            deadline,
+            tick.track(async move { schema.execute(request).await }),
+        ),
     )
     .await;
     let request_error = response.data == async_graphql::Value::Null
@@ -630,10 +663,15 @@ async fn run(
     {
         response.extensions.insert("stale".into(), stale);
     }
-    if wants_cost {
-        let cost = json!({ "estimated": analysis.cost, "limit": state.limits.config().max_cost });
-        if let Ok(cost) = async_graphql::Value::from_json(cost) {
-            response.extensions.insert("cost".into(), cost);
+    crate::metrics::operation(
+        name.as_deref(),
+        started.elapsed(),
+        response.errors.iter().filter_map(error_code),
+    );
+    if cost_report {
+        let report = cost_report_of(analysis.cost, state.limits.config().max_cost, &usage);
+        if let Ok(report) = async_graphql::Value::from_json(report) {
+            response.extensions.insert("cost".into(), report);
         }
     }
     // Straight to text: through a serde_json::Value first costs five times as much.
@@ -813,6 +851,73 @@ fn set_caching(headers: &mut HeaderMap, cache_control: &str, etag: Option<&str>)
 }
 
 /// The operation that will run, if the document names it unambiguously.
+/// The selected operation's name: the one asked for, or the only one's.
+fn selected_name(ops: &DocumentOperations, name: Option<&str>) -> Option<String> {
+    match ops {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(map) => match name {
+            Some(name) => map.contains_key(name).then(|| name.to_owned()),
+            None if map.len() == 1 => map.keys().next().map(ToString::to_string),
+            None => None,
+        },
+    }
+}
+
+/// Whether the client asked for a cost report with the `x-switchyard-cost: 1` header (or
+/// `true`); `"extensions": {"cost": true}` asks the same.
+fn asks_for_cost(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-switchyard-cost")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"))
+}
+
+/// `extensions.code` of a response error.
+fn error_code(error: &async_graphql::ServerError) -> Option<&str> {
+    match error.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.as_str()),
+        _ => None,
+    }
+}
+
+/// `extensions.cost`: the estimate the limits charged, and what running the request did, by
+/// provider: attempts sent, cache lookups that saved a call, money spent (totalled by
+/// currency).
+fn cost_report_of(estimated: u64, limit: u64, usage: &Usage) -> Value {
+    let by_provider = usage.by_provider();
+    let mut spent = serde_json::Map::new();
+    for usage in by_provider.values() {
+        if let Some(currency) = usage.currency {
+            let total = spent.get(currency).and_then(Value::as_f64).unwrap_or(0.0);
+            spent.insert(currency.into(), json!(round_money(total + usage.spent)));
+        }
+    }
+    let providers: serde_json::Map<String, Value> = by_provider
+        .iter()
+        .map(|(name, u)| {
+            let mut entry = json!({ "calls": u.calls, "cacheHits": u.cache_hits });
+            if let Some(currency) = u.currency {
+                entry["spent"] = json!(round_money(u.spent));
+                entry["currency"] = json!(currency);
+            }
+            ((*name).to_owned(), entry)
+        })
+        .collect();
+    json!({
+        "estimated": estimated,
+        "limit": limit,
+        "calls": by_provider.values().map(|u| u.calls).sum::<u64>(),
+        "cacheHits": by_provider.values().map(|u| u.cache_hits).sum::<u64>(),
+        "spent": spent,
+        "providers": providers,
+    })
+}
+
+/// Money to the nano-unit the ledger counts in, without float noise (0.006000000000000001).
+fn round_money(amount: f64) -> f64 {
+    (amount * 1e9).round() / 1e9
+}
+
 fn selected_operation<'a>(
     ops: &'a DocumentOperations,
     name: Option<&str>,

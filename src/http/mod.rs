@@ -1,5 +1,6 @@
 //! The gateway's HTTP surface: `/graphql` (GraphQL over HTTP), `/graphiql` (the playground,
-//! assets embedded), `/healthz` (the process is up), `/readyz` (the providers it needs are).
+//! assets embedded), `/healthz` (the process is up), `/readyz` (the providers it needs are),
+//! `/metrics` (Prometheus), `/status` (the providers' health for humans).
 
 mod admin;
 mod edge;
@@ -9,6 +10,8 @@ mod health;
 mod negotiate;
 mod persisted;
 pub mod server;
+mod status;
+mod trace;
 pub mod trusted;
 
 pub use persisted::PersistedQueries;
@@ -23,6 +26,9 @@ use crate::graphql::{Providers, StorefrontSchema};
 #[derive(Clone)]
 pub struct AppState {
     pub schema: StorefrontSchema,
+    /// The same schema with operation and resolver spans, for requests whose trace is sampled
+    /// (only while traces are exported).
+    pub traced_schema: Option<StorefrontSchema>,
     pub providers: Providers,
     /// Every request's deadline (a client may ask for less).
     pub deadline: std::time::Duration,
@@ -77,6 +83,7 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics).with_state(state.clone()))
         .route("/readyz", get(health::readyz).with_state(state.clone()))
+        .route("/status", get(status::page).with_state(state.clone()))
         .route(
             "/admin/cache/invalidate",
             axum::routing::post(admin::invalidate).with_state(state),
@@ -84,5 +91,6 @@ pub fn router(state: AppState, max_body_bytes: usize, graphiql: bool) -> Router 
     if graphiql {
         app = app.merge(graphiql::router());
     }
-    app
+    // Outermost: the request's span and id cover everything done for it.
+    app.layer(axum::middleware::from_fn(trace::request_span))
 }

@@ -234,6 +234,7 @@ impl CircuitBreaker {
         let opened = matches!(to, Phase::Open { .. });
         circuit.phase = to;
         circuit.period += 1;
+        crate::metrics::breaker_transition(self.provider, to_name);
         // Rates over the window when it opens from closed, over the spell's probes otherwise.
         let (failure_rate, slow_call_rate, calls) = rates
             .map(|r| (r.failure_rate(), r.slow_rate(), r.calls))

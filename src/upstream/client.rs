@@ -1,6 +1,7 @@
 //! One attempt over HTTP: connect timeout, attempt timeout (request to last body byte), and a
 //! cap on the body's size that stops reading as soon as it is passed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,10 +10,12 @@ use providers::{ProviderError, Transport, UpstreamRequest, UpstreamResponse};
 
 use super::deadline::Deadline;
 use super::freshness;
+use super::health::{Attempt, ProviderHealth};
 use crate::config::ProviderConfig;
 
 pub struct HttpClient {
     provider: &'static str,
+    health: Arc<ProviderHealth>,
     base_url: String,
     client: reqwest::Client,
     timeout: Duration,
@@ -20,8 +23,9 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// A client for `health`'s provider at `base_url`; every attempt is recorded in `health`.
     pub fn new(
-        provider: &'static str,
+        health: Arc<ProviderHealth>,
         base_url: &str,
         config: &ProviderConfig,
     ) -> anyhow::Result<Self> {
@@ -31,7 +35,8 @@ impl HttpClient {
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpClient {
-            provider,
+            provider: health.name,
+            health,
             base_url: base_url.trim_end_matches('/').to_owned(),
             client,
             timeout: config.timeout(),
@@ -45,11 +50,14 @@ impl HttpClient {
         for (name, value) in request.headers {
             builder = builder.header(name, value);
         }
+        // The trace goes on to the provider: W3C `traceparent` naming this attempt's span.
+        builder = builder.headers(crate::telemetry::trace_headers());
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
         let mut response = builder.send().await.map_err(|e| self.unavailable(&e))?;
         let status = response.status();
+        crate::telemetry::spans::record_status(status);
         let headers = std::mem::take(response.headers_mut());
         if response
             .content_length()
@@ -101,7 +109,7 @@ impl HttpClient {
 #[async_trait]
 impl Transport for HttpClient {
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        let endpoint = request.endpoint;
+        let (endpoint, units) = (request.endpoint, request.units);
         // An attempt gets its own budget, cut to what is left of the request's deadline.
         let budget = match Deadline::remaining() {
             Some(left) if left.is_zero() => return Err(ProviderError::Timeout),
@@ -116,12 +124,28 @@ impl Transport for HttpClient {
                 Err(ProviderError::Timeout)
             }
         };
-        let outcome = match &result {
-            Ok(response) if response.status.is_success() || response.status.as_u16() == 304 => "ok",
-            Ok(response) => ProviderError::from_status(response.status, String::new(), None).code(),
-            Err(error) => error.code(),
+        let took = started.elapsed();
+        let (outcome, billable, bytes) = match &result {
+            Ok(response) => {
+                let status = response.status;
+                let outcome = if status.is_success() || status.as_u16() == 304 {
+                    "ok"
+                } else {
+                    ProviderError::from_status(status, String::new(), None).code()
+                };
+                let billable = !status.is_server_error() && status.as_u16() != 429;
+                (outcome, billable, response.body.len() as u64)
+            }
+            Err(error) => (error.code(), false, 0),
         };
-        crate::metrics::upstream_attempt(self.provider, endpoint, outcome, started.elapsed());
+        self.health.attempted(&Attempt {
+            endpoint,
+            outcome,
+            took,
+            bytes,
+            billable,
+            units,
+        });
         result
     }
 }

@@ -2,13 +2,16 @@
 //! it gets at most the time left.
 //!
 //! It travels as a tokio task-local, set around the request's execution and carried into the
-//! tasks that loaders and single-flight fetches spawn (see [`Deadline::carry`]), so that no
-//! adapter or capability trait has to thread it through.
+//! tasks that loaders and single-flight fetches spawn (see [`Deadline::carry`], which carries
+//! the request's [`Usage`] along with it), so that no adapter or capability trait has to
+//! thread it through.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::usage::Usage;
 
 tokio::task_local! {
     static DEADLINE: Instant;
@@ -33,17 +36,21 @@ impl Deadline {
         Self::current().map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// `future` with the current task's deadline (if any), for a task about to be spawned.
+    /// `future` with the current task's deadline and usage (if any), for a task about to be
+    /// spawned.
     pub fn carry<F>(future: F) -> impl Future<Output = F::Output> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
         let at = Self::current();
+        let usage = Usage::current();
         async move {
-            match at {
-                Some(at) => DEADLINE.scope(at, future).await,
-                None => future.await,
+            match (at, usage) {
+                (Some(at), Some(usage)) => Usage::scope(usage, DEADLINE.scope(at, future)).await,
+                (Some(at), None) => DEADLINE.scope(at, future).await,
+                (None, Some(usage)) => Usage::scope(usage, future).await,
+                (None, None) => future.await,
             }
         }
     }

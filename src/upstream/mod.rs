@@ -11,6 +11,10 @@ pub mod health;
 pub mod quota;
 mod retry;
 pub mod single_flight;
+pub mod spend;
+pub mod spend_sync;
+pub mod usage;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -26,18 +30,19 @@ pub use health::{ProviderHealth, Upstreams};
 ///
 /// Order, outermost first, and why:
 /// 1. record errors: the last failure of a whole call, for `/readyz`;
-/// 2. retry: only idempotent calls, with backoff inside the deadline and a retry budget; it
+/// 2. spend gate: no call at all while a reached budget says `stop` (nothing to retry);
+/// 3. retry: only idempotent calls, with backoff inside the deadline and a retry budget; it
 ///    sits outside the breaker and the quota so that every attempt is counted by both;
-/// 3. breaker: fails fast (`CIRCUIT_OPEN`, no call) while the provider is failing;
-/// 4. quota: admits an attempt only within the provider's real quota (or fails fast with
+/// 4. breaker: fails fast (`CIRCUIT_OPEN`, no call) while the provider is failing;
+/// 5. quota: admits an attempt only within the provider's real quota (or fails fast with
 ///    `RATE_LIMITED` when it could not be admitted before the deadline), and learns from the
 ///    provider's rate-limit headers;
-/// 5. bulkhead: at most `max_in_flight` attempts in flight, so one slow provider cannot take
+/// 6. bulkhead: at most `max_in_flight` attempts in flight, so one slow provider cannot take
 ///    the process's connections and tasks; below the quota so that waiting for quota holds
 ///    no slot;
-/// 6. retry-after gate: an attempt admitted before the provider said `Retry-After` and still
+/// 7. retry-after gate: an attempt admitted before the provider said `Retry-After` and still
 ///    queued in the bulkhead waits that out too;
-/// 7. client: one attempt over HTTP with connect and attempt timeouts (the attempt's timeout
+/// 8. client: one attempt over HTTP with connect and attempt timeouts (the attempt's timeout
 ///    is cut to the deadline's time left) and a body size cap.
 pub fn transport_for(
     name: &'static str,
@@ -46,27 +51,34 @@ pub fn transport_for(
 ) -> anyhow::Result<(Arc<dyn Transport>, Arc<ProviderHealth>)> {
     let breaker = Arc::new(breaker::CircuitBreaker::new(name, &config.breaker));
     let tracker = Arc::new(quota::QuotaTracker::new(name, config.quota.as_ref()));
+    let spend = Arc::new(spend::Spend::new(name, &config.spend));
     let health = Arc::new(ProviderHealth::new(
         name,
         config.critical,
         breaker.clone(),
         tracker.clone(),
+        spend.clone(),
     ));
-    let client = HttpClient::new(name, base_url, config)?;
+    let client = HttpClient::new(health.clone(), base_url, config)?;
     let stack = health::RecordErrors::new(
-        retry::Retry::new(
-            breaker::Breaker::new(
-                quota::Quota::new(
-                    bulkhead::Bulkhead::new(
-                        quota::RetryAfterGate::new(client, tracker.clone()),
-                        config.max_in_flight,
+        spend::SpendGate::new(
+            retry::Retry::new(
+                breaker::Breaker::new(
+                    quota::Quota::new(
+                        bulkhead::Bulkhead::new(
+                            quota::RetryAfterGate::new(client, tracker.clone()),
+                            name,
+                            config.max_in_flight,
+                        ),
+                        tracker,
                     ),
-                    tracker,
+                    breaker,
                 ),
-                breaker,
+                name,
+                &config.retry,
             ),
             name,
-            &config.retry,
+            spend,
         ),
         health.clone(),
     );

@@ -150,6 +150,11 @@ impl QuotaTracker {
         }
     }
 
+    /// The configured quota: calls per window.
+    pub fn limit(&self) -> Option<u32> {
+        self.config.as_ref().map(|c| c.limit)
+    }
+
     /// Whether so little quota is left that optional fields should be shed (rule 6).
     pub fn is_low(&self) -> bool {
         let Some(config) = &self.config else {
@@ -807,7 +812,14 @@ impl<T> Quota<T> {
 #[async_trait]
 impl<T: Transport> Transport for Quota<T> {
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        let admission = self.tracker.admit_call().await?;
+        let asked = Instant::now();
+        let admission = self.tracker.admit_call().await;
+        crate::metrics::quota_admission(
+            self.tracker.provider(),
+            asked.elapsed(),
+            admission.is_ok(),
+        );
+        let admission = admission?;
         let result = self.inner.send(request).await;
         if let Ok(response) = &result {
             // Before the admission ends, so that this call is not among "the others in flight".
@@ -834,7 +846,10 @@ impl<T> RetryAfterGate<T> {
 #[async_trait]
 impl<T: Transport> Transport for RetryAfterGate<T> {
     async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, ProviderError> {
-        self.tracker.hold_while_told_to_wait().await?;
+        let asked = Instant::now();
+        let held = self.tracker.hold_while_told_to_wait().await;
+        crate::metrics::quota_admission(self.tracker.provider(), asked.elapsed(), held.is_ok());
+        held?;
         self.inner.send(request).await
     }
 }

@@ -93,11 +93,15 @@ impl<T: Transport> Transport for Retry<T> {
         self.budget.deposit();
         let max_attempts = self.config.max_attempts.max(1);
         if !request.idempotent || max_attempts == 1 {
-            return self.inner.send(request).await;
+            let (endpoint, call) = (request.endpoint, self.inner.send(request));
+            return crate::telemetry::upstream_attempt(self.provider, endpoint, 1, call).await;
         }
         let mut attempt = 1;
         loop {
-            let result = self.inner.send(request.clone()).await;
+            let call = self.inner.send(request.clone());
+            let result =
+                crate::telemetry::upstream_attempt(self.provider, request.endpoint, attempt, call)
+                    .await;
             if attempt >= max_attempts {
                 return result;
             }
@@ -125,6 +129,7 @@ impl<T: Transport> Transport for Retry<T> {
                 return result;
             }
             attempt += 1;
+            crate::metrics::retried(self.provider);
             tracing::debug!(
                 provider = self.provider,
                 endpoint = request.endpoint,

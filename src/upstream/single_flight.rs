@@ -74,15 +74,16 @@ where
             let in_flight = self.in_flight.clone();
             let fetched_keys = missing.clone();
             let fetch = fetch(missing.clone());
-            // The fetch keeps the deadline of the request that started it.
-            let task = tokio::spawn(Deadline::carry(async move {
+            // The fetch keeps the deadline of the request that started it, and its span.
+            let task = Deadline::carry(async move {
                 let values = fetch.await;
                 let mut map = in_flight.lock().unwrap_or_else(|e| e.into_inner());
                 for key in &fetched_keys {
                     map.remove(key);
                 }
                 values
-            }));
+            });
+            let task = tokio::spawn(tracing::Instrument::in_current_span(task));
             // A panicked fetch yields no values: its keys are then absent, not an error here.
             let group = async move { task.await.unwrap_or_default() }
                 .boxed()

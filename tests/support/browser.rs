@@ -261,6 +261,21 @@ impl Browser {
         self.log.lock().unwrap().errors.clone()
     }
 
+    /// Asserts that the page asked only `origin` (and `data:` URLs, which never touch the
+    /// network), that every load got a response, and that nothing was logged as an error.
+    pub fn assert_stayed_on(&self, origin: &str) {
+        for request in self.requests() {
+            assert!(
+                request.starts_with(origin) || request.starts_with("data:"),
+                "the page requested {request}, which is not {origin}"
+            );
+        }
+        let failed = self.failed_loads();
+        assert!(failed.is_empty(), "failed loads: {failed:#?}");
+        let errors = self.errors();
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
+    }
+
     /// A command to the page.
     async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         self.send(Some(&self.session_id), method, params).await

@@ -185,6 +185,18 @@ impl TestGateway {
         answer(request.send().await.expect("gateway answers")).await
     }
 
+    /// `GET /metrics`: the exposition text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("gateway answers /metrics");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("the exposition")
+    }
+
     /// `GET /readyz`: its status and body.
     pub async fn readyz(&self) -> Answer {
         let response = self

@@ -33,12 +33,13 @@ impl Warehouse {
     async fn stock_batch(&self, skus: &[&Sku]) -> Result<Vec<StockItem>, ProviderError> {
         let path = stock_path(skus);
         let bearer = self.tokens.bearer().await?;
-        let response = self.send_stock(&path, &bearer).await?;
+        let units = u32::try_from(skus.len()).unwrap_or(u32::MAX);
+        let response = self.send_stock(&path, &bearer, units).await?;
         if !refuses_token(&response) {
             return read_stock_response(&response);
         }
         let bearer = self.tokens.replace(&bearer).await?;
-        let response = self.send_stock(&path, &bearer).await?;
+        let response = self.send_stock(&path, &bearer, units).await?;
         if response.status == StatusCode::UNAUTHORIZED {
             return Err(ProviderError::Auth(format!(
                 "stock request refused a freshly issued token: {}",
@@ -52,10 +53,13 @@ impl Warehouse {
         &self,
         path: &str,
         bearer: &BearerToken,
+        units: u32,
     ) -> Result<UpstreamResponse, ProviderError> {
+        // The warehouse bills per SKU looked up.
         let request = UpstreamRequest::get("GET /v2/stock", path)
             .header(header::AUTHORIZATION, bearer.authorization()?)
-            .header(header::ACCEPT, HeaderValue::from_static("application/json"));
+            .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+            .units(units);
         self.transport.send(request).await
     }
 }

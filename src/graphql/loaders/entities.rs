@@ -53,6 +53,7 @@ impl Loader<ProductQuery> for PageLoader {
         Ok(through_cache(
             "pages",
             "catalog",
+            &p.upstreams,
             &p.caches.pages,
             &self.memo,
             &p.in_flight.pages,
@@ -101,6 +102,7 @@ impl Loader<ProductId> for ProductLoader {
         Ok(through_cache(
             "products",
             "catalog",
+            &p.upstreams,
             &p.caches.products,
             &self.memo,
             &p.in_flight.products,
@@ -154,6 +156,7 @@ impl Loader<Sku> for StockLoader {
         Ok(through_cache(
             "stock",
             "inventory",
+            &p.upstreams,
             &p.caches.stock,
             &self.memo,
             &p.in_flight.stock,
@@ -201,6 +204,7 @@ impl Loader<ReviewPageRequest> for ReviewsLoader {
         Ok(through_cache(
             "reviews",
             "reviews",
+            &p.upstreams,
             &p.caches.reviews,
             &self.memo,
             &p.in_flight.reviews,
@@ -251,6 +255,7 @@ impl Loader<Currency> for RatesLoader {
         Ok(through_cache(
             "rates",
             "frankfurter",
+            &p.upstreams,
             &p.caches.rates,
             &self.memo,
             &p.in_flight.rates,

@@ -119,9 +119,12 @@ pub fn on_tick<L: Send + Sync + 'static>(
         loader,
         move |batch| {
             let tick = tick.clone();
+            // The span that asked for the batch's first key: the batch's span is its child.
+            let parent = tracing::Span::current();
             tokio::spawn(Deadline::carry(async move {
                 tick.idle().await;
-                batch.await
+                let span = crate::telemetry::spans::batch::<L>(&parent);
+                tracing::Instrument::instrument(batch, span).await
             }))
         },
         HashMapCache::default(),

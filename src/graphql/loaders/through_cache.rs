@@ -16,6 +16,7 @@ use crate::cache::entity::Lookup;
 use crate::cache::tiered::{SharedKey, TieredCache};
 use crate::graphql::stale::{StaleReport, Staleness};
 use crate::upstream::freshness;
+use crate::upstream::health::{CacheCounts, Upstreams};
 use crate::upstream::single_flight::{Pending, SingleFlight};
 
 /// The fetches one request has joined, by key: asking again (another field, a later batch)
@@ -160,6 +161,7 @@ impl<K: Eq + Hash + Clone, T> Answers<K, T> {
 pub(super) async fn through_cache<K, T, F, Fut>(
     entity: &'static str,
     provider: &'static str,
+    upstreams: &Upstreams,
     cache: &Arc<TieredCache<K, T>>,
     memo: &RequestMemo<K, Loaded<T>>,
     flight: &Arc<SingleFlight<K, Loaded<T>>>,
@@ -198,15 +200,24 @@ where
         stale: served_stale,
         negative,
     } = answers;
-    crate::metrics::cache_lookups(
+    let counts = [
+        fresh,
+        served_stale,
+        negative,
+        misses.len() as u64,
+        refresh.len() as u64,
+    ];
+    crate::telemetry::spans::record_cache(provider, entity, counts);
+    upstreams.looked_up(
         provider,
         entity,
-        [
-            ("hit", fresh),
-            ("stale", served_stale),
-            ("negative", negative),
-            ("miss", misses.len() as u64),
-        ],
+        CacheCounts {
+            hit: fresh,
+            stale: served_stale,
+            negative,
+            miss: misses.len() as u64,
+            refresh: refresh.len() as u64,
+        },
     );
     let fetch_and_store = {
         let cache = cache.clone();
