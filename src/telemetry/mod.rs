@@ -5,9 +5,9 @@
 //!   request span, and so its `request_id` (`src/http/trace.rs`).
 //! * Traces are exported over OTLP/HTTP when the standard `OTEL_*` variables ask for it
 //!   (`otlp.rs`); off otherwise. The spans: the HTTP request (`src/http/trace.rs`), the GraphQL
-//!   operation and, in sampled traces, the resolvers that call providers
-//!   (`src/graphql/tracing.rs`, only while exporting), each DataLoader batch, and each
-//!   upstream attempt ([`spans`]).
+//!   operation and the resolvers that call providers (`src/graphql/tracing.rs`, on a second
+//!   copy of the schema that runs only requests whose trace is sampled), each DataLoader
+//!   batch, and each upstream attempt ([`spans`]).
 //!   The W3C trace context is taken from clients and passed on to providers ([`propagation`]).
 
 mod otlp;

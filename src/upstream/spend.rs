@@ -418,6 +418,59 @@ mod tests {
         assert_eq!(s.today, s.this_month);
     }
 
+    /// Log lines written while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn at_80_percent_of_a_budget_a_warning_is_logged_once_per_period() {
+        let now = at(2026, 11, 29, 10);
+        let spend = meter(Some(0.01), Some(1.0), now);
+        let below = logged(|| {
+            for _ in 0..3 {
+                spend.charge_at(0, now);
+            }
+        });
+        assert_eq!(below, "", "0.006 of 0.01");
+        let warned = logged(|| {
+            spend.charge_at(0, now);
+            spend.charge_at(0, now);
+        });
+        assert_eq!(warned.lines().count(), 1, "{warned}");
+        assert!(warned.contains("WARN"), "{warned}");
+        assert!(warned.contains("daily budget 80 % used"), "{warned}");
+        assert!(warned.contains("provider=\"reviews\""), "{warned}");
+        let tomorrow = at(2026, 11, 30, 10);
+        let again = logged(|| {
+            for _ in 0..4 {
+                spend.charge_at(0, tomorrow);
+            }
+        });
+        assert!(
+            again.contains("daily budget 80 % used"),
+            "a new day: {again}"
+        );
+    }
+
     #[test]
     fn a_million_calls_add_up_exactly() {
         let now = at(2026, 11, 29, 10);
