@@ -33,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from run import free_port, proc_stats, wait_until  # bench/run.py: the same helpers
+from run import free_port, proc_stats, wait_until, write_section  # bench/run.py: the same helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTILE = os.path.join(ROOT, "bench", "hostile")
@@ -525,18 +525,6 @@ def section(results):
     return "\n".join(lines)
 
 
-def write_section(path, text):
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=3, help="seconds of load per case")
@@ -548,7 +536,7 @@ def main():
     opts = parser.parse_args()
     if opts.report_only:
         results = json.load(open(os.path.join(opts.out, "hostile.json")))
-        write_section(os.path.join(opts.out, "RESULTS.md"), section(results))
+        write_section(os.path.join(opts.out, "RESULTS.md"), section(results), BEGIN, END)
         return
     os.environ["PATH"] = os.path.join(TOOLS, "bin") + os.pathsep + os.environ["PATH"]
     if not os.path.exists(BINARY):
@@ -590,7 +578,7 @@ def main():
     }
     with open(os.path.join(opts.out, "hostile.json"), "w") as f:
         json.dump(results, f, indent=1)
-    write_section(os.path.join(opts.out, "RESULTS.md"), section(results))
+    write_section(os.path.join(opts.out, "RESULTS.md"), section(results), BEGIN, END)
     odd = [r["name"] for r in results_cases if not r["as_expected"]]
     print(f"wrote hostile.json and RESULTS.md; {len(results_cases)} cases"
           + (f", answered otherwise than expected: {odd}" if odd else ""), file=sys.stderr)

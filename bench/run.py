@@ -136,6 +136,20 @@ class Sandbox:
         self.proc.wait()
 
 
+def write_section(path, text, begin, end):
+    """Puts `text` (which starts with `begin` and ends with `end`) in place of the section
+    between those markers in the file at `path`, or at its end when it has none."""
+    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        new = head + text + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    with open(path, "w") as f:
+        f.write(new)
+
+
 def wait_until(ready, what, seconds=60):
     deadline = time.time() + seconds
     while time.time() < deadline:

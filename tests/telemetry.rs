@@ -499,10 +499,17 @@ async fn spans_form_one_tree_per_request_and_the_trace_reaches_the_providers() {
         "{id_b}"
     );
 
+    // A scrape and a probe: polled by machines, not traced.
+    for path in ["/metrics", "/healthz"] {
+        let polled = exchange(client.get(format!("{}{path}", gateway.base_url))).await;
+        assert_eq!(polled.status, 200, "{path}");
+    }
+
     gateway.stop().await;
     let spans = receiver.spans();
 
-    // One trace per request, rooted in the client's span when it sent one.
+    // One trace per request, rooted in the client's span when it sent one; none for the
+    // scrape and the probe.
     let roots: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.kind == SERVER).collect();
     assert_eq!(roots.len(), 2, "{roots:#?}");
     assert!(spans.iter().all(|s| s.service == "storefront-gateway"));

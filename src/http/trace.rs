@@ -19,8 +19,30 @@ use crate::telemetry::spans::otel_fields;
 /// The request id's header, in both directions.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Routes polled by machines (`/metrics` scrapes, health probes, the status page's reload):
+/// their spans are at debug level, so they are not exported.
+const QUIET_ROUTES: &[&str] = &["/metrics", "/healthz", "/readyz", "/status"];
+
 /// The longest request id taken from a client.
 const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The request span at `level` (a constant, as `tracing::span!` wants): what it records and
+/// what the export fills in.
+macro_rules! request_span {
+    ($level:expr, $id:expr, $method:expr, $route:expr) => {
+        tracing::span!(
+            $level,
+            "request",
+            request_id = $id,
+            "http.request.method" = %$method,
+            "http.route" = $route,
+            "http.response.status_code" = Empty,
+            "otel.name" = Empty,
+            "otel.kind" = Empty,
+            "otel.status_code" = Empty,
+        )
+    };
+}
 
 /// Middleware: runs the request in its span, under its request id.
 pub async fn request_span(request: Request, next: Next) -> Response {
@@ -29,16 +51,14 @@ pub async fn request_span(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        "http.request.method" = %request.method(),
-        "http.route" = route,
-        "http.response.status_code" = Empty,
-        "otel.name" = Empty,
-        "otel.kind" = Empty,
-        "otel.status_code" = Empty,
-    );
+    let id_text = id.to_str().unwrap_or_default();
+    // What probes and scrapers call every few seconds is neither exported nor in the info
+    // logs: a span at debug level (the OTLP layer takes info and above).
+    let span = if QUIET_ROUTES.contains(&route) {
+        request_span!(tracing::Level::DEBUG, id_text, request.method(), route)
+    } else {
+        request_span!(tracing::Level::INFO, id_text, request.method(), route)
+    };
     if crate::telemetry::exporting() {
         let name = format!("{} {route}", request.method());
         otel_fields(&span, &[("otel.name", &name), ("otel.kind", "server")]);
