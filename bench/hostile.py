@@ -23,9 +23,7 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from run import free_port, proc_stats, wait_until, write_section  # bench/run.py: the same helpers
+import run  # bench/run.py: the sandbox and the same helpers
+from run import free_port, machine, oha_version, proc_stats, wait_until, write_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOSTILE = os.path.join(ROOT, "bench", "hostile")
@@ -321,33 +320,18 @@ def request(method, url, body=None, headers=None, timeout=30):
         conn.close()
 
 
-class Sandbox:
-    """`switchyard sandbox` on free ports, its quotas off."""
+class Sandbox(run.Sandbox):
+    """bench/run.py's `switchyard sandbox` (free ports, quotas off), at no added latency."""
 
     def __init__(self):
-        self.ports = {p: free_port() for p in PROVIDERS}
-        env = dict(os.environ, RUST_LOG="warn")
-        for p, port in self.ports.items():
-            env[f"SWITCHYARD__SANDBOX__PORTS__{p.upper()}"] = str(port)
-        self.proc = subprocess.Popen([BINARY, "sandbox"], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd="/")
-        wait_until(lambda: self.calls() is not None, "the sandbox")
-        for p in PROVIDERS:
-            request("PUT", self.url(p) + "/__sandbox/faults", b'{"quota_off": true}',
-                    [("content-type", JSON)])
-
-    def url(self, provider):
-        return f"http://127.0.0.1:{self.ports[provider]}"
+        super().__init__({p: 0 for p in PROVIDERS})
 
     def calls(self):
-        out = {}
-        for p in PROVIDERS:
-            _, data = request("GET", self.url(p) + "/__sandbox/counters", timeout=5)
-            out[p] = json.loads(data)["total"]
-        return out
+        """Every request each provider served, the OAuth2 token's included."""
+        return {p: self.admin(p, "GET", "/__sandbox/counters")["total"] for p in PROVIDERS}
 
     def close(self):
-        self.proc.terminate()
+        super().close()
         self.proc.wait()
 
 
@@ -563,10 +547,9 @@ def main():
 
     results = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+        "machine": machine(),
         "command": "python3 bench/hostile.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
-        "load_generator": subprocess.run(["oha", "--version"], capture_output=True, text=True).stdout.strip(),
+        "load_generator": oha_version(),
         "version": subprocess.run([BINARY, "--version"], capture_output=True, text=True).stdout.strip(),
         "binary": os.path.relpath(BINARY, ROOT),
         "settings": {"duration_s": opts.duration, "connections": opts.connections},

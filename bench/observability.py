@@ -38,7 +38,6 @@ import http.client
 import http.server
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -634,10 +633,9 @@ def main():
 
     results = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+        "machine": run.machine(),
         "command": "python3 bench/observability.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
-        "load_generator": subprocess.run(["oha", "--version"], capture_output=True, text=True).stdout.strip(),
+        "load_generator": run.oha_version(),
         "now": f"{source_state()} (`{os.path.relpath(BINARY, ROOT)}`)",
         "before": f"{BEFORE_COMMIT}, built from a worktree",
         "latencies_ms": latencies,

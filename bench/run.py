@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import random
-import re
 import signal
 import socket
 import statistics
@@ -134,6 +133,16 @@ class Sandbox:
     def close(self):
         self.proc.terminate()
         self.proc.wait()
+
+
+def machine():
+    """The machine a benchmark ran on, as its results record it."""
+    return {"arch": platform.machine(), "cores": os.cpu_count(), "platform": platform.platform(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
+
+
+def oha_version():
+    return subprocess.run(["oha", "--version"], capture_output=True, text=True).stdout.strip()
 
 
 def write_section(path, text, begin, end):
@@ -570,12 +579,9 @@ def main():
     gateways = [Switchyard(sandbox)] + [Peer(sandbox, p) for p in opts.peers.split(",") if p]
     results = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+        "machine": machine(),
         "command": "bench/run" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
-        "load_generator": subprocess.run(["oha", "--version"], capture_output=True,
-                                         text=True).stdout.strip(),
+        "load_generator": oha_version(),
         "versions": {gw.name: gw.version() for gw in gateways},
         "latencies_ms": latencies,
         "settings": {"runs": opts.runs, "duration_s": opts.duration,

@@ -227,7 +227,7 @@ pub fn render(upstreams: &Upstreams) -> String {
         metrics::gauge!(SPEND_TODAY, "provider" => name, "currency" => currency).set(spend.today);
         metrics::gauge!(SPEND_MONTH, "provider" => name, "currency" => currency)
             .set(spend.this_month);
-        for (period, used) in provider.spend.used() {
+        for (period, used) in spend.used() {
             metrics::gauge!(BUDGET_USED, "provider" => name, "period" => period.as_str()).set(used);
         }
     }

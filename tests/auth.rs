@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -25,26 +25,15 @@ use switchyard::auth::{AuthRejection, Authenticator, Client, ClientLimits};
 use switchyard::config::{ApiKeyConfig, AuthConfig, JwtConfig, RateLimitsConfig};
 use tokio::sync::oneshot;
 
+use support::jwt::{self, AUDIENCE, ISSUER, RSA_PUBLIC_PEM, now, sign};
 use support::{code, poll_until};
 
-const ISSUER: &str = "https://idp.test/";
-const AUDIENCE: &str = "switchyard";
-const RSA_PEM: &[u8] = include_bytes!("fixtures/jwt/rsa-1.pem");
-const RSA_PUBLIC_PEM: &[u8] = include_bytes!("fixtures/jwt/rsa-1.pub.pem");
-const EC_PEM: &[u8] = include_bytes!("fixtures/jwt/ec-1.pem");
 const JWKS: &str = include_str!("fixtures/jwt/jwks.json");
 
 const WEB_KEY: &str = "sk_test_web_4f1c2a";
 
 fn peer() -> IpAddr {
     IpAddr::from([198, 51, 100, 20])
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
 }
 
 /// The fixture JWKS with only the keys named.
@@ -176,25 +165,7 @@ async fn authenticator(config: &AuthConfig) -> Authenticator {
 }
 
 fn claims() -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "user-42",
-        "exp": now() + 600,
-        "iat": now(),
-        "scope": "inventory:read profile",
-    })
-}
-
-fn sign(alg: Algorithm, kid: &str, claims: &Value) -> String {
-    let key = match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(RSA_PEM).expect("RSA key"),
-        Algorithm::ES256 => EncodingKey::from_ec_pem(EC_PEM).expect("EC key"),
-        other => panic!("no test key for {other:?}"),
-    };
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &key).expect("signed")
+    jwt::claims("inventory:read profile")
 }
 
 fn bearer(token: &str) -> HeaderMap {

@@ -14,13 +14,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use support::jwt::{self, AUDIENCE, ISSUER, RSA_PUBLIC_PEM, now};
 use support::{TestGateway, operation};
 use switchyard::config::{ApiKeyConfig, AuthConfig, Config, JwtConfig, Profile};
 use switchyard::http::trusted::sha256_hex;
@@ -36,11 +37,6 @@ const BODY_READ_TIMEOUT_MS: u64 = 1000;
 const TRICKLE_TICK: Duration = Duration::from_millis(50);
 /// A bound for answers that must come, far above what they take.
 const WITHIN: Duration = Duration::from_secs(10);
-
-const ISSUER: &str = "https://idp.test/";
-const AUDIENCE: &str = "switchyard";
-const RSA_PEM: &[u8] = include_bytes!("fixtures/jwt/rsa-1.pem");
-const RSA_PUBLIC_PEM: &[u8] = include_bytes!("fixtures/jwt/rsa-1.pub.pem");
 
 /// Holds `inventory:read`, the scope `Product.stock` needs.
 const WEB_KEY: &str = "sk_test_web_4f1c2a";
@@ -271,29 +267,12 @@ fn gzip_bomb() -> Request {
     post_bytes(JSON, body).header("content-encoding", "gzip")
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
 fn claims() -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "user-42",
-        "exp": now() + 600,
-        "iat": now(),
-        "scope": "inventory:read",
-    })
+    jwt::claims("inventory:read")
 }
 
 fn rs256(kid: &str, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_string());
-    let key = EncodingKey::from_rsa_pem(RSA_PEM).expect("the fixture RSA key");
-    jsonwebtoken::encode(&header, claims, &key).expect("signed")
+    jwt::sign(Algorithm::RS256, kid, claims)
 }
 
 fn with_claim(name: &str, value: Value) -> Value {

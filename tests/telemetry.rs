@@ -30,7 +30,7 @@ use otlp::{OtlpReceiver, ReceivedSpan};
 use providers::sandbox::{FaultPlan, SandboxHandle};
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use support::poll_until;
+use support::{jwt, poll_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const STOREFRONT: &str = include_str!("../schema/operations/storefront.graphql");
@@ -702,28 +702,19 @@ fn auth_config(upstreams: &[Upstream], api_key: &str) -> String {
     format!(
         "{}\n[auth]\nanonymous = true\n[[auth.api_keys]]\nname = \"storefront-web\"\n\
          sha256 = \"{sha256}\"\nscopes = [\"inventory:read\"]\n[auth.jwt]\n\
-         jwks_file = \"{}\"\nissuer = \"https://login.example.com/\"\naudience = \"switchyard\"\n\
+         jwks_file = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\n\
          [auth.field_scopes]\n\"Product.stock\" = \"inventory:read\"\n",
         provider_config(upstreams),
-        jwks.display()
+        jwks.display(),
+        jwt::ISSUER,
+        jwt::AUDIENCE
     )
 }
 
-fn jwt(expires_in: i64) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "https://login.example.com/",
-        "aud": "switchyard",
-        "sub": "user-42",
-        "iat": now,
-        "exp": now + expires_in,
-        "scope": "inventory:read",
-    });
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/jwt/rsa-1.pem"))
-        .expect("the test key");
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("rsa-1".into());
-    jsonwebtoken::encode(&header, &claims, &key).expect("signed")
+fn signed_jwt(expires_in: i64) -> String {
+    let mut claims = jwt::claims("inventory:read");
+    claims["exp"] = json!(jwt::now() as i64 + expires_in);
+    jwt::sign(jsonwebtoken::Algorithm::RS256, "rsa-1", &claims)
 }
 
 #[tokio::test]
@@ -736,7 +727,7 @@ async fn no_secret_reaches_logs_spans_metrics_or_responses() {
     let wrong_api_key = unique("wrong-client-key");
     let admin_token = unique("admin-token");
     let wrong_admin_token = unique("wrong-admin-token");
-    let (token, expired_token) = (jwt(600), jwt(-3600));
+    let (token, expired_token) = (signed_jwt(600), signed_jwt(-3600));
     let garbage_token = unique("garbage.bearer");
     let mut env = provider_env(&secrets);
     env.extend([

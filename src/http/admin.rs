@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 use providers::domain::{Currency, ProductId, Sku};
@@ -45,30 +46,25 @@ pub async fn invalidate(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    let Some(expected) = std::env::var(&state.admin_token_env)
-        .ok()
-        .filter(|t| !t.is_empty())
-    else {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            format!(
-                "the admin API is off: set {} to enable it",
-                state.admin_token_env
-            ),
-        );
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !same(given.as_bytes(), expected.as_bytes()) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "a valid bearer token is required",
-        );
+    match admin_token(&state.admin_token_env, &headers) {
+        AdminToken::Off => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!(
+                    "the admin API is off: set {} to enable it",
+                    state.admin_token_env
+                ),
+            );
+        }
+        AdminToken::Missing => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "a valid bearer token is required",
+            );
+        }
+        AdminToken::Valid => {}
     }
     let request: Invalidation = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -111,9 +107,32 @@ pub async fn invalidate(
     }
 }
 
-/// Compares without stopping at the first difference, so timing says nothing of the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// What a request holds of the admin API's bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminToken {
+    /// The token's variable is unset: the admin API is off for everyone.
+    Off,
+    /// No bearer token, or another one.
+    Missing,
+    Valid,
+}
+
+/// Whether `headers` carry the bearer token held by the variable `token_env`, compared in
+/// constant time so that timing says nothing of the token.
+pub fn admin_token(token_env: &str, headers: &HeaderMap) -> AdminToken {
+    let Some(expected) = std::env::var(token_env).ok().filter(|t| !t.is_empty()) else {
+        return AdminToken::Off;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        AdminToken::Valid
+    } else {
+        AdminToken::Missing
+    }
 }
 
 /// The entities `request` names.

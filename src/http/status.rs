@@ -18,9 +18,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::admin::{AdminToken, admin_token};
 use crate::graphql::provider_status::{
     BreakerState, DEFAULT_MINUTES, ProviderSpend, ProviderStatus, TrafficPoint, statuses,
 };
@@ -41,7 +41,9 @@ const CHART_H: f64 = 40.0;
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let upstreams = &state.providers.upstreams;
     let exposure = match upstreams.exposure {
-        Exposure::Readiness if holds_admin_token(&state.admin_token_env, &headers) => {
+        Exposure::Readiness
+            if admin_token(&state.admin_token_env, &headers) == AdminToken::Valid =>
+        {
             Exposure::Full
         }
         exposure => exposure,
@@ -73,19 +75,6 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     );
     h.insert(header::VARY, HeaderValue::from_static("authorization"));
     response
-}
-
-/// Whether the request carries the admin API's bearer token (compared in constant time);
-/// never while the token's variable is unset.
-fn holds_admin_token(token_env: &str, headers: &HeaderMap) -> bool {
-    let Some(expected) = std::env::var(token_env).ok().filter(|t| !t.is_empty()) else {
-        return false;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
 }
 
 /// The whole document; `charts` holds the 15-minute series by provider (empty: no detail).
@@ -596,6 +585,10 @@ mod tests {
             assert!(!page.contains(detail), "{detail}: {page}");
         }
         assert!(page.contains("not shown in the production profile"));
+    }
+
+    fn holds_admin_token(var: &str, headers: &HeaderMap) -> bool {
+        admin_token(var, headers) == AdminToken::Valid
     }
 
     #[test]

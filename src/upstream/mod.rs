@@ -77,7 +77,6 @@ pub fn transport_for(
                 name,
                 &config.retry,
             ),
-            name,
             spend,
         ),
         health.clone(),

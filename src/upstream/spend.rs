@@ -320,13 +320,14 @@ impl Spend {
             monthly_budget: self.monthly.map(money),
         }
     }
+}
 
+impl SpendSnapshot {
     /// Each budget's share used (1.0: reached), for the metrics.
     pub fn used(&self) -> Vec<(Period, f64)> {
-        let s = self.snapshot();
         [
-            (Period::Day, s.today, s.daily_budget),
-            (Period::Month, s.this_month, s.monthly_budget),
+            (Period::Day, self.today, self.daily_budget),
+            (Period::Month, self.this_month, self.monthly_budget),
         ]
         .into_iter()
         .filter_map(|(period, spent, budget)| Some((period, spent / budget?)))
@@ -359,16 +360,11 @@ fn until_next(period: Period, now: DateTime<Utc>) -> Duration {
 pub struct SpendGate<T> {
     inner: T,
     spend: std::sync::Arc<Spend>,
-    provider: &'static str,
 }
 
 impl<T> SpendGate<T> {
-    pub fn new(inner: T, provider: &'static str, spend: std::sync::Arc<Spend>) -> Self {
-        SpendGate {
-            inner,
-            spend,
-            provider,
-        }
+    pub fn new(inner: T, spend: std::sync::Arc<Spend>) -> Self {
+        SpendGate { inner, spend }
     }
 }
 
@@ -379,7 +375,7 @@ impl<T: Transport> Transport for SpendGate<T> {
             && let Some(reached) = self.spend.reached()
         {
             return Err(ProviderError::RateLimited {
-                message: format!("{}: calls stopped", reached.describe(self.provider)),
+                message: format!("{}: calls stopped", reached.describe(self.spend.provider)),
                 retry_after: Some(reached.resets_in),
             });
         }
@@ -565,6 +561,6 @@ mod tests {
         assert!(!spend.is_priced());
         assert_eq!(spend.charge_at(10, now), 0.0);
         assert_eq!(spend.reached_at(now), None);
-        assert!(spend.used().is_empty());
+        assert!(spend.snapshot_at(now).used().is_empty());
     }
 }
