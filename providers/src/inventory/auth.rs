@@ -123,20 +123,33 @@ impl TokenSource {
             {
                 return Ok(token.bearer.clone());
             }
+            let start = |state: &mut TokenState| {
+                let fetch = request_token(self.transport.clone(), self.credentials.clone())
+                    .boxed()
+                    .shared();
+                state.in_flight = Some(fetch.clone());
+                fetch
+            };
             match state.in_flight.take() {
-                // Join the request under way. One that already finished was left unpublished by
-                // callers that went away; its answer may be old, so it is not reused.
-                Some(fetch) if fetch.peek().is_none() => {
-                    state.in_flight = Some(fetch.clone());
-                    fetch
-                }
-                _ => {
-                    let fetch = request_token(self.transport.clone(), self.credentials.clone())
-                        .boxed()
-                        .shared();
-                    state.in_flight = Some(fetch.clone());
-                    fetch
-                }
+                Some(fetch) => match fetch.peek() {
+                    // Join the request under way.
+                    None => {
+                        state.in_flight = Some(fetch.clone());
+                        fetch
+                    }
+                    // One that finished before its callers came back to publish it (or that
+                    // they left): its token serves while it is fresh and not the one refused.
+                    Some(Ok(token))
+                        if Instant::now() < token.refresh_at
+                            && rejected.is_none_or(|r| token.bearer != *r) =>
+                    {
+                        let token = token.clone();
+                        state.cached = Some(token.clone());
+                        return Ok(token.bearer);
+                    }
+                    Some(_) => start(&mut state),
+                },
+                None => start(&mut state),
             }
         };
         let outcome = fetch.clone().await;
